@@ -1,0 +1,32 @@
+"""asignal: Django's signals for async Python, on anyio (asyncio and trio).
+
+The public API is re-exported here; the implementation lives in private modules.
+Integrations are public submodules that this package never imports:
+``asignal.signals`` (built-in signals), ``asignal.asgi``, ``asignal.testing``,
+``asignal.sqlalchemy``.
+"""
+
+from __future__ import annotations
+
+from ._connection import Connection as Connection
+from ._connection import ReceiverInfo as ReceiverInfo
+from ._signal import Signal as Signal
+from ._signal import SignalArgumentsWarning as SignalArgumentsWarning
+from ._signal import receiver as receiver
+
+__all__ = [
+    "Connection",
+    "ReceiverInfo",
+    "Signal",
+    "SignalArgumentsWarning",
+    "receiver",
+]
+
+__version__ = "0.1.0"
+
+# Show the public path in reprs, tracebacks and pickles.
+for _name in __all__:
+    getattr(globals()[_name], "__module__", None) and setattr(
+        globals()[_name], "__module__", __name__
+    )
+del _name

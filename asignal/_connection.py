@@ -1,0 +1,250 @@
+"""One connection of a receiver to a signal: validation, identity and references.
+
+Everything here is decided once, at ``connect()`` time, so that a send only has to
+dereference and call: whether the receiver is a coroutine function, how it is held
+(strongly, by ``weakref.ref`` or by ``WeakMethod``), and the key that identifies it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import itertools
+import weakref
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Connection", "ReceiverInfo", "describe_callable", "lookup_key"]
+
+#: The sender key of a receiver connected with ``sender=None`` (any sender). ``id()``
+#: is never negative on CPython, so this cannot collide with a real sender's key.
+ANY_SENDER = -1
+
+_connection_order = itertools.count()
+
+
+def lookup_key(obj: object) -> Hashable:
+    """Return the identity of *obj* as Django computes it.
+
+    A bound method is identified by its instance and function, so that ``obj.method``
+    fetched twice gives the same key; everything else by ``id()``.
+    """
+    if hasattr(obj, "__func__") and hasattr(obj, "__self__"):
+        return (id(obj.__self__), id(obj.__func__))
+    return id(obj)
+
+
+def sender_key(sender: object) -> int:
+    return ANY_SENDER if sender is None else id(sender)
+
+
+def describe_callable(fn: object) -> str:
+    """A human-readable name for *fn* that never raises (partials, instances, mocks)."""
+    if isinstance(fn, functools.partial):
+        return f"functools.partial({describe_callable(fn.func)})"
+    qualname = getattr(fn, "__qualname__", None)
+    if isinstance(qualname, str):
+        module = getattr(fn, "__module__", None)
+        return f"{module}.{qualname}" if isinstance(module, str) else qualname
+    try:
+        return repr(fn)
+    except Exception:  # a broken __repr__ must not break error reporting
+        return f"<{type(fn).__qualname__} object at {id(fn):#x}>"
+
+
+def is_async_callable(fn: object) -> bool:
+    """True for coroutine functions, partials of them, and instances whose
+    ``__call__`` is one (``inspect.iscoroutinefunction`` misses the last)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(type(fn), "__call__", None)
+    if call is not None and not inspect.isfunction(fn) and not inspect.ismethod(fn):
+        return inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(
+            getattr(fn, "__call__", None)
+        )
+    return False
+
+
+def validate_receiver(receiver: object) -> None:
+    """Raise a ``TypeError``/``ValueError`` that says how to fix a bad receiver."""
+    if inspect.iscoroutine(receiver):
+        name = getattr(receiver, "__qualname__", "handler")
+        receiver.close()  # we will never await it: avoid a second, misleading warning
+        raise TypeError(
+            f"connect() got a coroutine object ({name}(...)), not a receiver. "
+            f"Probably you wrote `signal.connect({name}())`; pass the function "
+            f"itself instead: `signal.connect({name})` (notice: no parentheses)."
+        )
+    if not callable(receiver):
+        raise TypeError(
+            f"Signal receivers must be callable, got {receiver!r} "
+            f"of type {type(receiver).__qualname__}."
+        )
+    target = receiver
+    while isinstance(target, functools.partial):
+        target = target.func
+    if inspect.isasyncgenfunction(target) or inspect.isgeneratorfunction(target):
+        raise TypeError(
+            f"{describe_callable(receiver)} is a generator function; a receiver must "
+            "be a plain function or an `async def` coroutine function."
+        )
+    try:
+        signature = inspect.signature(receiver)
+    except (TypeError, ValueError):
+        return  # some builtins have no signature; they are accepted unverified
+    if not any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()
+    ):
+        raise ValueError(
+            f"Signal receivers must accept keyword arguments (**kwargs): "
+            f"{describe_callable(receiver)}{signature} does not. Receivers are called "
+            "as receiver(signal=..., sender=..., **payload); add **kwargs to its "
+            "parameters, e.g. `def handler(sender, **kwargs): ...`."
+        )
+
+
+@dataclass(frozen=True)
+class ReceiverInfo:
+    """A description of one live connection, for tooling (``Signal.describe()``).
+
+    :ivar receiver: the receiver itself (the bound method for a method)
+    :ivar name: its qualified name, ``module.qualname``
+    :ivar file: the source file it was defined in, if known
+    :ivar line: the first line of its definition, if known
+    :ivar is_async: whether it is awaited (coroutine function) or called
+    :ivar sender: the sender it is restricted to, or ``None`` for any sender
+    :ivar weak: whether the signal holds it by a weak reference
+    :ivar priority: higher runs first; ties run in connection order
+    :ivar dispatch_uid: the uid it was connected with, if any
+    :ivar inline: for a sync receiver, whether ``asend`` runs it on the event loop
+        rather than in a worker thread
+    """
+
+    receiver: Callable[..., Any]
+    name: str
+    file: str | None
+    line: int | None
+    is_async: bool
+    sender: object
+    weak: bool
+    priority: int
+    dispatch_uid: Hashable | None
+    inline: bool
+
+
+class Connection:
+    """A receiver connected to a signal (one entry of ``Signal.receivers``).
+
+    Treat it as opaque; ``Signal.describe()`` gives a stable, documented view.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "deref",
+        "dispatch_uid",
+        "inline",
+        "is_async",
+        "key",
+        "order",
+        "priority",
+        "sender_ref",
+        "weak",
+    )
+
+    def __init__(
+        self,
+        receiver: Callable[..., Any],
+        *,
+        key: tuple[Hashable, int],
+        sender: object,
+        weak: bool,
+        dispatch_uid: Hashable | None,
+        priority: int,
+        inline: bool,
+        on_death: Callable[[Any], None],
+    ) -> None:
+        self.key = key
+        self.dispatch_uid = dispatch_uid
+        self.priority = priority
+        self.inline = inline
+        self.weak = weak
+        self.is_async = is_async_callable(receiver)
+        self.order = next(_connection_order)
+        #: ``deref()`` returns the receiver, or None once it has been collected.
+        #: A strong receiver gets ``repeat(fn).__next__``: a C-level callable that
+        #: returns it, so a send dereferences every receiver the same cheap way.
+        self.deref: Callable[[], Any]
+        if weak:
+            try:
+                if hasattr(receiver, "__self__") and hasattr(receiver, "__func__"):
+                    self.deref = weakref.WeakMethod(receiver, on_death)  # type: ignore[arg-type]
+                else:
+                    self.deref = weakref.ref(receiver, on_death)
+            except TypeError:
+                raise TypeError(
+                    f"Cannot hold {describe_callable(receiver)} by a weak reference "
+                    f"(type {type(receiver).__qualname__} does not support them). "
+                    "Connect it with weak=False, and disconnect it when done."
+                ) from None
+        else:
+            self.deref = itertools.repeat(receiver).__next__
+        # A sender that can be weakly referenced is held weakly: its death flags the
+        # connection dead, so a new object reusing its id() never inherits it. One
+        # that cannot (ints, strings, bare object()) is held strongly instead, which
+        # keeps its id() from being reused for as long as the connection exists.
+        self.sender_ref: Callable[[], Any] | None
+        if sender is None:
+            self.sender_ref = None
+        else:
+            try:
+                self.sender_ref = weakref.ref(sender, on_death)
+            except TypeError:
+                self.sender_ref = itertools.repeat(sender).__next__
+
+    @property
+    def receiver(self) -> Callable[..., Any] | None:
+        """The receiver, or ``None`` if it was garbage collected."""
+        fn: Callable[..., Any] | None = self.deref()
+        return fn
+
+    @property
+    def sender(self) -> object:
+        """The sender this connection is restricted to (``None``: any sender)."""
+        return None if self.sender_ref is None else self.sender_ref()
+
+    def is_alive(self) -> bool:
+        if self.deref() is None:
+            return False
+        return self.sender_ref is None or self.sender_ref() is not None
+
+    def info(self) -> ReceiverInfo | None:
+        fn = self.deref()
+        sender = self.sender
+        if fn is None or (self.sender_ref is not None and sender is None):
+            return None
+        target = inspect.unwrap(getattr(fn, "__func__", fn))
+        while isinstance(target, functools.partial):
+            target = target.func
+        code = getattr(target, "__code__", None)
+        if code is None:
+            code = getattr(getattr(type(target), "__call__", None), "__code__", None)
+        return ReceiverInfo(
+            receiver=fn,
+            name=describe_callable(fn),
+            file=code.co_filename if code is not None else None,
+            line=code.co_firstlineno if code is not None else None,
+            is_async=self.is_async,
+            sender=sender,
+            weak=self.weak,
+            priority=self.priority,
+            dispatch_uid=self.dispatch_uid,
+            inline=self.inline,
+        )
+
+    def __repr__(self) -> str:
+        fn = self.deref()
+        what = "dead receiver" if fn is None else describe_callable(fn)
+        return f"<Connection {what} priority={self.priority}>"

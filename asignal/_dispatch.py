@@ -1,0 +1,185 @@
+"""How a resolved list of receivers runs concurrently inside a task group.
+
+This is the engine behind ``asend``/``asend_robust`` and behind the async part of the
+blocking ``send()``. It is given the receivers already dereferenced, in call order,
+and returns their results in that same order whatever order they finish in.
+
+Context variables: every receiver runs in its own copy of the caller's context, taken
+when the send began, so receivers running at the same time never see each other's
+changes. When the send ends (returning or raising), the variables each receiver set
+are copied back into the caller's context in call order, so a later receiver's value
+wins. The single-receiver fast path awaits the receiver directly in the caller's
+context, which has the same observable effect.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import sys
+from collections.abc import Callable, Sequence
+from contextvars import Context, copy_context
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+
+from ._connection import describe_callable
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+if TYPE_CHECKING:
+    from ._signal import Signal
+
+__all__ = ["log_failure", "merge_contexts", "run_concurrently", "unwrap_group"]
+
+logger = logging.getLogger("asignal")
+
+_MISSING: Any = object()
+
+#: One receiver to call: ``(receiver, is_async, inline)``.
+Call = tuple[Callable[..., Any], bool, bool]
+
+
+def log_failure(signal: Signal, receiver: object, exc: BaseException, method: str) -> None:
+    """Log a receiver failure at ERROR with its traceback; never raises."""
+    try:
+        logger.error(
+            "Error calling %s in %r.%s(): %s",
+            describe_callable(receiver),
+            signal,
+            method,
+            _describe_exception(exc),
+            exc_info=exc,
+        )
+    except Exception:  # pragma: no cover - logging must not break a robust send
+        pass
+
+
+def _describe_exception(exc: BaseException) -> str:
+    try:
+        return f"{type(exc).__qualname__}: {exc}"
+    except Exception:
+        return type(exc).__qualname__
+
+
+def merge_contexts(base: Context, contexts: Sequence[Context | None]) -> None:
+    """Copy into the current context every variable a receiver's context changed."""
+    for ctx in contexts:
+        if ctx is None:
+            continue
+        for var, value in ctx.items():
+            if base.get(var, _MISSING) is not value:
+                var.set(value)
+
+
+def unwrap_group(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The exception to raise for a task group's failure: a lone receiver error is
+    re-raised as itself (so ``except ValueError`` works); several stay a group."""
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+async def run_concurrently(
+    signal: Signal,
+    calls: Sequence[Call],
+    sender: object,
+    named: dict[str, Any],
+    *,
+    robust: bool,
+    timeout: float | None,
+    method: str,
+    base: Context,
+    contexts: list[Context | None],
+) -> list[tuple[Callable[..., Any], Any]]:
+    """Run *calls* at once in a task group and return ``[(receiver, result), ...]``.
+
+    Async receivers become tasks; sync receivers run in worker threads limited by
+    ``signal.thread_limiter``, except ``inline`` ones, which are called on the event
+    loop while the tasks are being started. Non-robust: the first failure cancels the
+    rest and propagates (one error as itself, several as an ``ExceptionGroup``).
+    Robust: each ``Exception`` becomes that receiver's result and is logged;
+    cancellation always propagates. A *timeout* bounds the whole send; in robust mode
+    each receiver still running at the deadline gets a ``TimeoutError`` result.
+
+    Every receiver runs in a copy of *base*; the contexts they end with are put in
+    *contexts* (in call order) for the caller to merge, even when this raises.
+    """
+    count = len(calls)
+    results: list[Any] = [None] * count
+    contexts.extend([None] * count)
+    limiter = signal.thread_limiter
+    deadline = math.inf if timeout is None else anyio.current_time() + timeout
+
+    async def run_async(index: int, receiver: Callable[..., Any]) -> None:
+        try:
+            if robust:
+                with anyio.CancelScope(deadline=deadline) as scope:
+                    try:
+                        results[index] = await receiver(signal=signal, sender=sender, **named)
+                    except Exception as exc:
+                        results[index] = exc
+                        log_failure(signal, receiver, exc, method)
+                if scope.cancelled_caught:
+                    results[index] = _timed_out(signal, receiver, timeout, method)
+            else:
+                results[index] = await receiver(signal=signal, sender=sender, **named)
+        finally:
+            contexts[index] = copy_context()
+
+    async def run_in_thread(index: int, receiver: Callable[..., Any], ctx: Context) -> None:
+        call = functools.partial(ctx.run, receiver, signal=signal, sender=sender, **named)
+        if robust:
+            with anyio.CancelScope(deadline=deadline) as scope:
+                try:
+                    results[index] = await anyio.to_thread.run_sync(call, limiter=limiter)
+                except Exception as exc:
+                    results[index] = exc
+                    log_failure(signal, receiver, exc, method)
+            if scope.cancelled_caught:
+                results[index] = _timed_out(signal, receiver, timeout, method)
+        else:
+            results[index] = await anyio.to_thread.run_sync(call, limiter=limiter)
+
+    try:
+        with anyio.fail_after(None if robust else timeout):
+            async with anyio.create_task_group() as tg:
+                for index, (receiver, is_async, inline) in enumerate(calls):
+                    ctx = base.copy()
+                    if is_async:
+                        tg.create_task(run_async(index, receiver), context=ctx)
+                    elif inline:
+                        contexts[index] = ctx
+                        if robust:
+                            try:
+                                results[index] = ctx.run(
+                                    receiver, signal=signal, sender=sender, **named
+                                )
+                            except Exception as exc:
+                                results[index] = exc
+                                log_failure(signal, receiver, exc, method)
+                        else:
+                            results[index] = ctx.run(
+                                receiver, signal=signal, sender=sender, **named
+                            )
+                    else:
+                        contexts[index] = ctx
+                        tg.create_task(run_in_thread(index, receiver, ctx))
+    except BaseExceptionGroup as group:
+        raise unwrap_group(group) from None
+    return [(call[0], result) for call, result in zip(calls, results)]
+
+
+def _timed_out(
+    signal: Signal, receiver: object, timeout: float | None, method: str
+) -> TimeoutError:
+    exc = TimeoutError(
+        f"{describe_callable(receiver)} did not finish within the {timeout} s "
+        f"timeout of {signal!r}.{method}()"
+    )
+    log_failure(signal, receiver, exc, method)
+    return exc

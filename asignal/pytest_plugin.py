@@ -1,0 +1,1 @@
+"""pytest plugin for asignal (fixtures and markers); see asignal.testing."""
