@@ -93,22 +93,31 @@ actions); ``using``.
 
 # -- request signals ------------------------------------------------------------------
 
-request_started = Signal(name="asignal.signals.request_started", providing_args=["scope"])
+request_started = Signal(
+    name="asignal.signals.request_started", providing_args=["scope"]
+)
 """Sent when an HTTP request or websocket connection starts, before the app runs.
 
 sender: the handler class (``asignal.asgi.SignalMiddleware``). kwargs: ``scope`` (the
-ASGI connection scope).
+ASGI connection scope; ``scope["type"]`` is ``"http"`` or ``"websocket"``). A
+receiver that raises stops the request (the app is not called).
 """
 
 request_finished = Signal(
     name="asignal.signals.request_finished",
-    providing_args=["scope", "status", "response_complete", "aborted"],
+    providing_args=["scope", "status", "response_complete", "aborted", "close_code"],
 )
 """Sent exactly once per request, after the app returned or raised.
 
+That is after the last body chunk of a streamed response, after Starlette's
+background tasks, after an error and after a client abort; it is sent even while
+the request task is being cancelled (shielded, with a bounded timeout).
+
 sender: the handler class. kwargs: ``scope``; ``status`` (the HTTP status sent, or
-None); ``response_complete`` (the whole response body was sent); ``aborted`` (the
-client went away first). For websockets also ``close_code``.
+None if none was); ``response_complete`` (the whole response was sent); ``aborted``
+(the client went away first); ``close_code`` (websockets: the close code of the
+app's close or of the client's disconnect; None for HTTP). For a websocket,
+``status`` is set only when the handshake was answered with an HTTP response.
 """
 
 got_request_exception = Signal(
@@ -117,17 +126,22 @@ got_request_exception = Signal(
 )
 """Sent when an exception escapes the app while handling a request.
 
+Not sent when the client went away first, nor for cancellation; the exception
+still propagates after the receivers ran.
+
 sender: the handler class. kwargs: ``scope``; ``exception``; ``response_started``
 (whether the response had already started, so no error page could be sent).
 """
 
 # -- lifespan signals -----------------------------------------------------------------
 
-lifespan_startup = Signal(name="asignal.signals.lifespan_startup", providing_args=["scope"])
+lifespan_startup = Signal(
+    name="asignal.signals.lifespan_startup", providing_args=["scope"]
+)
 """Sent once the application's own startup completed, before the server is told.
 
-sender: the handler class. kwargs: ``scope`` (the lifespan scope). A receiver's
-failure fails the startup.
+sender: the handler class. kwargs: ``scope`` (the lifespan scope; None when sent by
+``asignal.asgi.lifespan()``). A receiver's failure fails the startup.
 """
 
 lifespan_shutdown = Signal(
@@ -135,5 +149,6 @@ lifespan_shutdown = Signal(
 )
 """Sent when the server shuts the application down, before its own shutdown.
 
-sender: the handler class. kwargs: ``scope`` (the lifespan scope).
+sender: the handler class. kwargs: ``scope`` (the lifespan scope; None when sent by
+``asignal.asgi.lifespan()``).
 """

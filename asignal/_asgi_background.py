@@ -1,0 +1,481 @@
+"""Background delivery: sends that request code hands to the application.
+
+A :class:`BackgroundSends` owns every delivery it accepts: a task group it opens in
+``__aenter__`` runs them, a bounded memory-object stream buffers them, and
+``__aexit__`` drains them within a timeout. No task is ever started anywhere else.
+The ASGI lifespan (``SignalMiddleware`` or ``asignal.asgi.lifespan()``) opens one and
+publishes it in the lifespan ``state`` under ``"asignal.background"``; request code
+reaches it through :func:`send_after_response` (inside ``SignalMiddleware``) or
+:func:`background_sends` (with any ASGI scope or a Starlette ``Request``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from contextvars import Context, ContextVar, copy_context
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import anyio
+
+from ._asgi_types import STATE_KEY
+from ._signal import Signal
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from anyio.abc import TaskGroup
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+__all__ = [
+    "BackgroundBufferFull",
+    "BackgroundSends",
+    "BackgroundStatistics",
+    "NoBackgroundOwnerError",
+    "RequestSends",
+    "background_sends",
+    "request_sends",
+    "send_after_response",
+]
+
+logger = logging.getLogger("asignal")
+
+_HOW_TO_FIX = (
+    "Give it an owner: wrap the outermost ASGI app in asignal.asgi.SignalMiddleware "
+    "and let the server run the lifespan (uvicorn runs it by default; in tests use "
+    "asgi_lifespan.LifespanManager and send requests to manager.app), or enter "
+    "asignal.asgi.lifespan() inside your app's lifespan= function. A mounted "
+    "sub-app's lifespan never runs: put the middleware on the outer app."
+)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class NoBackgroundOwnerError(RuntimeError):
+    """Raised when a background send has no :class:`BackgroundSends` to own it."""
+
+
+class BackgroundBufferFull(RuntimeError):
+    """Raised to the caller when a :class:`BackgroundSends` buffer is full."""
+
+
+@dataclass(frozen=True)
+class BackgroundStatistics:
+    """A snapshot of a :class:`BackgroundSends` owner's counters."""
+
+    buffered: int
+    """Sends waiting for a free delivery slot."""
+    reserved: int
+    """Sends held by requests still running, queued when their response ends."""
+    running: int
+    """Sends being delivered now."""
+    delivered: int
+    """Sends delivered (their receivers ran, whether or not some raised)."""
+    receiver_errors: int
+    """Receiver failures during delivery (each one logged with its traceback)."""
+    failed: int
+    """Sends that could not be delivered at all (the send itself raised; logged)."""
+    rejected: int
+    """Sends refused with :class:`BackgroundBufferFull`."""
+    abandoned: int
+    """Sends never delivered: the owner closed or its drain timeout expired (logged)."""
+
+
+class _Job:
+    __slots__ = ("context", "kwargs", "sender", "signal")
+
+    def __init__(
+        self, signal: Signal, sender: object, kwargs: dict[str, Any], context: Context
+    ) -> None:
+        self.signal = signal
+        self.sender = sender
+        self.kwargs = kwargs
+        self.context = context
+
+
+class BackgroundSends:
+    """Delivers signals in the background, owned by an ``async with`` block.
+
+    Use it as ``async with BackgroundSends() as background:``; the ASGI lifespan
+    does this for you. Each accepted send runs as ``signal.asend_robust(sender,
+    **kwargs)`` in a task of this owner's task group, in a copy of the context of the
+    code that handed it over (so request-scoped context variables are seen).
+
+    :param max_buffer: how many sends may wait (queued or held by running requests)
+        before :meth:`send_soon` and ``send_after_response()`` raise
+        :class:`BackgroundBufferFull`. A full buffer never makes the caller wait: the
+        point of a background send is that the client does not.
+    :param concurrency: how many sends are delivered at once. With 1 (the default)
+        sends are delivered one after another in the order they were queued.
+    :param drain_timeout: seconds that leaving the ``async with`` block waits for
+        the queued and running sends; past it they are cancelled, and each one not
+        delivered is counted as abandoned and logged at ERROR.
+    :param timeout: seconds for each send (``asend_robust(timeout=...)``): receivers
+        still running then are cancelled and get a logged ``TimeoutError`` result.
+
+    Receiver failures are logged by ``asend_robust`` on the ``asignal`` logger and
+    counted in :meth:`statistics`; nothing is dropped without a log record.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_buffer: int = 1000,
+        concurrency: int = 1,
+        drain_timeout: float = 10.0,
+        timeout: float | None = None,
+    ) -> None:
+        if not _is_int(max_buffer) or max_buffer < 1:
+            raise ValueError(
+                f"max_buffer must be an int of at least 1, got {max_buffer!r}."
+            )
+        if not _is_int(concurrency) or concurrency < 1:
+            raise ValueError(
+                f"concurrency must be an int of at least 1, got {concurrency!r}."
+            )
+        if drain_timeout < 0:
+            raise ValueError(
+                f"drain_timeout must be >= 0 seconds, got {drain_timeout!r}."
+            )
+        self.max_buffer = max_buffer
+        self.concurrency = concurrency
+        self.drain_timeout = drain_timeout
+        self.timeout = timeout
+        self._tg: TaskGroup | None = None
+        self._send: MemoryObjectSendStream[_Job] | None = None
+        self._receive: MemoryObjectReceiveStream[_Job] | None = None
+        self._slots: anyio.Semaphore | None = None
+        self._drained: anyio.Event | None = None
+        self._state = "new"
+        self._holding: _Job | None = None
+        self._reserved = 0
+        self._running = 0
+        self._delivered = 0
+        self._receiver_errors = 0
+        self._failed = 0
+        self._rejected = 0
+        self._abandoned = 0
+
+    def __repr__(self) -> str:
+        return f"<BackgroundSends {self._state}, {self.statistics()}>"
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def __aenter__(self) -> BackgroundSends:
+        if self._state != "new":
+            raise RuntimeError(
+                "A BackgroundSends can be entered only once; create a new one."
+            )
+        self._send, self._receive = anyio.create_memory_object_stream[_Job](
+            self.max_buffer
+        )
+        self._slots = anyio.Semaphore(self.concurrency)
+        self._drained = anyio.Event()
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._state = "open"
+        self._tg.start_soon(self._consume, name="asignal background sends")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._tg is not None
+        assert self._send is not None
+        assert self._drained is not None
+        self._state = "closing"
+        self._send.close()  # the consumer delivers what is buffered, then stops
+        if exc_type is None:
+            # Shielded but bounded: a shutdown that is being cancelled still gets
+            # drain_timeout seconds to deliver what the requests handed over.
+            with anyio.move_on_after(self.drain_timeout, shield=True):
+                await self._drained.wait()
+        if not self._drained.is_set():
+            self._abandon_rest(
+                f"the drain timeout of {self.drain_timeout} s expired"
+                if exc_type is None
+                else f"the owner exited with {exc_type.__name__}"
+            )
+            self._tg.cancel_scope.cancel()
+        try:
+            return await self._tg.__aexit__(exc_type, exc, tb)
+        finally:
+            self._state = "closed"
+            if self._receive is not None:
+                self._receive.close()
+
+    async def _consume(self) -> None:
+        assert self._receive is not None
+        assert self._slots is not None
+        assert self._tg is not None
+        assert self._drained is not None
+        async with self._receive:
+            async for job in self._receive:
+                self._holding = job
+                await self._slots.acquire()
+                self._holding = None
+                self._running += 1
+                # Each job runs in its own copy of the sender's context.
+                self._tg.create_task(
+                    self._deliver(job),
+                    name=f"asignal background {job.signal!r}",
+                    context=job.context,
+                )
+        for _ in range(self.concurrency):  # wait for the deliveries still running
+            await self._slots.acquire()
+        self._drained.set()
+
+    async def _deliver(self, job: _Job) -> None:
+        assert self._slots is not None
+        try:
+            results = await job.signal.asend_robust(
+                job.sender, timeout=self.timeout, **job.kwargs
+            )
+        except Exception as exc:
+            self._failed += 1
+            logger.error(
+                "Background send of %r from %r failed: %s: %s",
+                job.signal,
+                job.sender,
+                type(exc).__qualname__,
+                exc,
+                exc_info=exc,
+            )
+        else:
+            self._delivered += 1
+            self._receiver_errors += sum(
+                1 for _, result in results if isinstance(result, BaseException)
+            )
+        finally:
+            self._running -= 1
+            self._slots.release()
+
+    def _abandon_rest(self, reason: str) -> None:
+        """Count and log every send that will not be delivered."""
+        names: list[str] = []
+        if self._holding is not None:
+            names.append(repr(self._holding.signal))
+        if self._receive is not None:
+            while True:
+                try:
+                    names.append(repr(self._receive.receive_nowait().signal))
+                except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                    break
+        count = len(names) + self._running + self._reserved
+        if count:
+            self._abandoned += count
+            logger.error(
+                "%d background send(s) were not delivered because %s "
+                "(%d running, %d queued: %s; %d still held by requests).",
+                count,
+                reason,
+                self._running,
+                len(names),
+                ", ".join(names) or "none",
+                self._reserved,
+            )
+
+    # -- accepting sends -------------------------------------------------------------
+
+    def send_soon(self, signal: Signal, sender: object, /, **kwargs: Any) -> None:
+        """Queue ``signal.asend_robust(sender, **kwargs)`` for delivery by this owner.
+
+        Returns at once; the send runs in a copy of the caller's context.
+
+        :raises BackgroundBufferFull: *max_buffer* sends are already waiting.
+        :raises RuntimeError: the owner is not open (not entered yet, or closing).
+        """
+        job = self._make_job(signal, sender, kwargs)
+        self._check_room()
+        assert self._send is not None
+        self._send.send_nowait(job)
+
+    def statistics(self) -> BackgroundStatistics:
+        """The current counters (see :class:`BackgroundStatistics`)."""
+        buffered = (
+            0
+            if self._receive is None
+            else self._receive.statistics().current_buffer_used
+        )
+        return BackgroundStatistics(
+            buffered=buffered + (self._holding is not None),
+            reserved=self._reserved,
+            running=self._running,
+            delivered=self._delivered,
+            receiver_errors=self._receiver_errors,
+            failed=self._failed,
+            rejected=self._rejected,
+            abandoned=self._abandoned,
+        )
+
+    def _make_job(self, signal: Signal, sender: object, kwargs: dict[str, Any]) -> _Job:
+        given = cast("object", signal)
+        if not isinstance(given, Signal):
+            raise TypeError(
+                f"A background send takes the Signal first, then the sender; got "
+                f"{signal!r}. Call it as "
+                "send_after_response(my_signal, sender, **kwargs)."
+            )
+        return _Job(signal, sender, kwargs, copy_context())
+
+    def _check_room(self) -> None:
+        if self._state != "open":
+            raise RuntimeError(
+                f"This BackgroundSends is {self._state}: it accepts sends only inside "
+                "its 'async with' block (from the lifespan's startup to its shutdown)."
+            )
+        assert self._receive is not None
+        waiting = self._receive.statistics().current_buffer_used + self._reserved
+        if waiting >= self.max_buffer:
+            self._rejected += 1
+            raise BackgroundBufferFull(
+                f"The background buffer is full ({self.max_buffer} sends waiting); "
+                "this send was refused rather than make the request wait. Raise "
+                "max_buffer or concurrency, make the receivers faster, or send it "
+                "with 'await signal.asend(...)' in the request."
+            )
+
+    def _reserve(self, signal: Signal, sender: object, kwargs: dict[str, Any]) -> _Job:
+        """Hold room for a send that a running request queues when it ends."""
+        job = self._make_job(signal, sender, kwargs)
+        self._check_room()
+        self._reserved += 1
+        return job
+
+    def _submit_reserved(self, jobs: list[_Job]) -> None:
+        """Queue sends reserved by a request that has ended; never raises."""
+        self._reserved -= len(jobs)
+        for index, job in enumerate(jobs):
+            try:
+                assert self._send is not None
+                self._send.send_nowait(job)
+            except (
+                anyio.ClosedResourceError,
+                anyio.BrokenResourceError,
+                AssertionError,
+            ):
+                lost = jobs[index:]
+                self._abandoned += len(lost)
+                logger.error(
+                    "%d background send(s) were not delivered because the request "
+                    "ended after the owner closed (%s).",
+                    len(lost),
+                    ", ".join(repr(j.signal) for j in lost),
+                )
+                return
+
+
+# -- finding the owner from request code ---------------------------------------------
+
+
+class RequestSends:
+    """The background sends of one request, queued when its response has ended.
+
+    ``SignalMiddleware`` makes one per request (and one, already ended, for the
+    lifespan) and sets it in a context variable for the code it runs.
+    """
+
+    __slots__ = ("_ended", "_jobs", "owner", "why_none")
+
+    def __init__(
+        self, owner: BackgroundSends | None, *, why_none: str = "", ended: bool = False
+    ) -> None:
+        self.owner = owner
+        self.why_none = why_none
+        self._jobs: list[_Job] = []
+        self._ended = ended
+
+    def add(self, signal: Signal, sender: object, kwargs: dict[str, Any]) -> None:
+        if self.owner is None:
+            raise NoBackgroundOwnerError(
+                f"send_after_response() has no owner for its send: {self.why_none}. "
+                + _HOW_TO_FIX
+            )
+        if self._ended:
+            self.owner.send_soon(signal, sender, **kwargs)
+        else:
+            self._jobs.append(self.owner._reserve(signal, sender, kwargs))  # pyright: ignore[reportPrivateUsage]
+
+    def end(self) -> None:
+        """Queue the held sends (the response has ended); never raises."""
+        self._ended = True
+        jobs, self._jobs = self._jobs, []
+        if jobs and self.owner is not None:
+            self.owner._submit_reserved(jobs)  # pyright: ignore[reportPrivateUsage]
+
+
+request_sends: ContextVar[RequestSends | None] = ContextVar(
+    "asignal.asgi.request_sends", default=None
+)
+
+
+def send_after_response(signal: Signal, sender: object, /, **kwargs: Any) -> None:
+    """Hand ``signal.asend_robust(sender, **kwargs)`` to the application, to be
+    delivered after this request's response has ended.
+
+    Call it from code that ``SignalMiddleware`` runs (an endpoint, a dependency, a
+    Starlette background task). The send is held until the wrapped app has returned
+    (the response is sent and its background tasks are done, or it raised) and
+    ``request_finished`` was sent, then queued on the lifespan's
+    :class:`BackgroundSends`, which delivers it in a copy of this call's context.
+    Called outside a request (the lifespan, or a delivery already running in the
+    background), the send is queued at once.
+
+    :raises NoBackgroundOwnerError: no lifespan-owned :class:`BackgroundSends` is
+        reachable from here (the message says why and how to fix it).
+    :raises BackgroundBufferFull: the owner's buffer is full; nothing waits.
+    """
+    current = request_sends.get()
+    if current is None:
+        raise NoBackgroundOwnerError(
+            "send_after_response() has no owner for its send: this code is not "
+            "running inside a request or lifespan handled by "
+            "asignal.asgi.SignalMiddleware. " + _HOW_TO_FIX
+        )
+    current.add(signal, sender, kwargs)
+
+
+def find_owner(scope: Mapping[str, Any]) -> tuple[BackgroundSends | None, str]:
+    """The owner published in *scope*'s lifespan state, or None and why not."""
+    state = scope.get("state")
+    if state is None:
+        return None, (
+            "the request's ASGI scope has no lifespan 'state' (the server did not "
+            "run the lifespan, as a test client without lifespan does, or it does "
+            "not support lifespan state)"
+        )
+    owner = state.get(STATE_KEY)
+    if not isinstance(owner, BackgroundSends):
+        return None, (
+            f"the lifespan state has no {STATE_KEY!r} entry (the lifespan that ran "
+            "was not asignal's, as for a mounted sub-app, or SignalMiddleware was "
+            "given lifespan=False without asignal.asgi.lifespan())"
+        )
+    return owner, ""
+
+
+def background_sends(scope_or_request: object) -> BackgroundSends:
+    """The lifespan's :class:`BackgroundSends` for an ASGI *scope* or for an object
+    with a ``.scope`` (a Starlette/FastAPI ``Request`` or ``WebSocket``).
+
+    Its :meth:`~BackgroundSends.send_soon` queues a send at once; use it where
+    ``SignalMiddleware`` does not run (with ``asignal.asgi.lifespan()`` alone).
+
+    :raises NoBackgroundOwnerError: the scope carries no asignal lifespan state.
+    """
+    scope: object = getattr(scope_or_request, "scope", scope_or_request)
+    if not isinstance(scope, Mapping):
+        raise TypeError(
+            "background_sends() takes an ASGI scope or a Request/WebSocket with a "
+            f".scope, got {scope_or_request!r}."
+        )
+    owner, why = find_owner(cast("Mapping[str, Any]", scope))
+    if owner is None:
+        raise NoBackgroundOwnerError(f"No background owner: {why}. {_HOW_TO_FIX}")
+    return owner

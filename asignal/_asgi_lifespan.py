@@ -1,0 +1,221 @@
+"""The lifespan side of ``SignalMiddleware``: it stands between the server and the
+wrapped app's own lifespan.
+
+Order on startup: open the :class:`BackgroundSends` owner and publish it in the
+lifespan ``state``; forward ``lifespan.startup`` to the app and wait for its answer;
+then send ``lifespan_startup``; then tell the server. Order on shutdown: send
+``lifespan_shutdown``; drain the owner; forward ``lifespan.shutdown`` to the app and
+wait for its answer; then tell the server. An app that does not support lifespan
+(it raises or returns instead of answering, as the spec allows) is left out and the
+middleware answers the server alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from . import signals
+from ._asgi_background import BackgroundSends, RequestSends, request_sends
+from ._asgi_types import STATE_KEY, ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+    from anyio.streams.memory import MemoryObjectReceiveStream
+
+__all__ = ["run_lifespan"]
+
+logger = logging.getLogger("asignal")
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__qualname__}: {exc}"
+
+
+class _AppLifespan:
+    """The wrapped app's lifespan, run as a task that talks through two streams."""
+
+    def __init__(self, app: ASGIApp, scope: Scope) -> None:
+        self.app = app
+        self.scope = scope
+        self.to_app, self._app_inbox = anyio.create_memory_object_stream[Message](
+            math.inf
+        )
+        self._app_outbox, self.from_app = anyio.create_memory_object_stream[Message](
+            math.inf
+        )
+        self.error: Exception | None = None
+        self.answers = 0
+        self.reported = False  # the error was logged or sent to the server already
+        self.done = anyio.Event()
+
+    async def run(self) -> None:
+        try:
+            async with self._app_outbox:
+                await self.app(self.scope, self._app_inbox.receive, self._answer)
+        except Exception as exc:
+            self.error = exc
+        finally:
+            self.done.set()
+
+    async def _answer(self, message: Message) -> None:
+        self.answers += 1
+        await self._app_outbox.send(message)
+
+    def close(self) -> None:
+        for stream in (self.to_app, self._app_inbox, self._app_outbox, self.from_app):
+            stream.close()
+
+    async def ask(self, message: Message) -> Message | None:
+        """Forward *message* to the app; its answer, or None if it ended instead."""
+        try:
+            await self.to_app.send(message)
+        except anyio.BrokenResourceError:  # pragma: no cover - app ended and closed
+            return None
+        return await _next(self.from_app)
+
+
+async def _next(stream: MemoryObjectReceiveStream[Message]) -> Message | None:
+    try:
+        return await stream.receive()
+    except anyio.EndOfStream:
+        return None
+
+
+async def run_lifespan(
+    sender: object,
+    app: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    background: dict[str, Any],
+) -> None:
+    """Serve one lifespan scope for *app* (see the module docstring for the order).
+
+    An exception the app raises after it answered a lifespan message propagates
+    from here (after the server got its answer), as it would without the
+    middleware; one that it raises instead of answering means "lifespan not
+    supported" and is logged at INFO.
+    """
+    app_lifespan = _AppLifespan(app, scope)
+    owner = BackgroundSends(**background)
+    # The app's lifespan task, and the receivers of the lifespan signals, inherit
+    # this: send_after_response() there queues on the owner at once.
+    token = request_sends.set(RequestSends(owner, ended=True))
+    try:
+        async with anyio.create_task_group() as tg:
+            try:
+                await _serve(sender, app_lifespan, owner, tg, scope, receive, send)
+            finally:
+                # An app still waiting for a lifespan message gets EndOfStream.
+                app_lifespan.to_app.close()
+    finally:
+        app_lifespan.close()
+        request_sends.reset(token)
+    if (
+        app_lifespan.error is not None
+        and app_lifespan.answers
+        and not app_lifespan.reported
+    ):
+        raise app_lifespan.error
+
+
+async def _serve(
+    sender: object,
+    app_lifespan: _AppLifespan,
+    owner: BackgroundSends,
+    tg: TaskGroup,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+) -> None:
+    await owner.__aenter__()
+    owner_open = True
+
+    async def close_owner() -> None:
+        nonlocal owner_open
+        owner_open = False
+        await owner.__aexit__(None, None, None)
+
+    try:
+        state = scope.get("state")
+        if state is not None:
+            state[STATE_KEY] = owner
+        tg.start_soon(app_lifespan.run, name="asignal: the app's lifespan")
+
+        message = await receive()
+        if message.get("type") != "lifespan.startup":
+            raise RuntimeError(
+                "SignalMiddleware expected lifespan.startup from the server, "
+                f"got {message!r}"
+            )
+        answer = await app_lifespan.ask(message)
+        supported = answer is not None
+        if answer is None:
+            app_lifespan.reported = True
+            logger.info(
+                "The wrapped app does not support lifespan (%s); SignalMiddleware "
+                "runs the lifespan signals alone.",
+                "it returned"
+                if app_lifespan.error is None
+                else f"it raised {_describe(app_lifespan.error)}",
+            )
+        elif answer.get("type") != "lifespan.startup.complete":
+            await close_owner()
+            await send(answer)  # the app's own startup failed: pass that on
+            return
+        try:
+            await signals.lifespan_startup.asend(sender, scope=scope)
+        except Exception as exc:
+            logger.error("A lifespan_startup receiver failed", exc_info=exc)
+            await close_owner()
+            # The server will not send lifespan.shutdown after a failed startup:
+            # give the app its shutdown now, so that what its startup opened closes.
+            if supported:
+                await app_lifespan.ask({"type": "lifespan.shutdown"})
+            await send(
+                {
+                    "type": "lifespan.startup.failed",
+                    "message": f"lifespan_startup receiver failed: {_describe(exc)}",
+                }
+            )
+            return
+        await send({"type": "lifespan.startup.complete"})
+
+        message = await receive()
+        failure = ""
+        try:
+            await signals.lifespan_shutdown.asend(sender, scope=scope)
+        except Exception as exc:
+            logger.error("A lifespan_shutdown receiver failed", exc_info=exc)
+            failure = f"lifespan_shutdown receiver failed: {_describe(exc)}"
+        await close_owner()
+        if supported:
+            answer = await app_lifespan.ask(message)
+            if answer is None:
+                await app_lifespan.done.wait()
+                if app_lifespan.error is not None:
+                    app_lifespan.reported = True
+                    logger.error(
+                        "The wrapped app's lifespan raised instead of shutting down",
+                        exc_info=app_lifespan.error,
+                    )
+                    failure = (
+                        failure or f"the app raised {_describe(app_lifespan.error)}"
+                    )
+            elif answer.get("type") != "lifespan.shutdown.complete":
+                await send(answer)
+                return
+        if failure:
+            await send({"type": "lifespan.shutdown.failed", "message": failure})
+        else:
+            await send({"type": "lifespan.shutdown.complete"})
+    except BaseException as exc:
+        if owner_open:
+            owner_open = False
+            await owner.__aexit__(type(exc), exc, exc.__traceback__)
+        raise

@@ -1,0 +1,174 @@
+"""The request signals for one ``http`` or ``websocket`` connection.
+
+Everything about one request lives in :func:`handle_connection`'s locals and in one
+:class:`_Tracker` made per call; the middleware object holds configuration only.
+The tracker wraps ``send`` to see the status and the message that completes the
+response, and ``receive`` to see a disconnect that comes before completion.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from . import signals
+from ._asgi_background import RequestSends, find_owner, request_sends
+
+if TYPE_CHECKING:
+    from ._asgi_types import ASGIApp, Message, Receive, Scope, Send
+    from ._signal import Signal
+
+__all__ = ["handle_connection"]
+
+logger = logging.getLogger("asignal")
+
+
+class _Tracker:
+    """What the app sent and received on one connection."""
+
+    __slots__ = (
+        "aborted",
+        "accepted",
+        "close_code",
+        "complete",
+        "started",
+        "status",
+        "trailers",
+    )
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.started = False  # an HTTP response (or websocket accept) went out
+        self.complete = False  # the response (or the app's side of a websocket) ended
+        self.trailers = False
+        self.aborted = False  # the client went away before that
+        self.accepted = False
+        self.close_code: int | None = None
+
+    def wrap_send(self, send: Send) -> Send:
+        async def tracked_send(message: Message) -> None:
+            try:
+                await send(message)
+            except OSError:
+                # ASGI 2.4: sending on a closed connection raises an OSError.
+                if not self.complete:
+                    self.aborted = True
+                raise
+            self._sent(message)
+
+        return tracked_send
+
+    def wrap_receive(self, receive: Receive) -> Receive:
+        async def tracked_receive() -> Message:
+            message = await receive()
+            kind = message.get("type")
+            if kind == "http.disconnect":
+                # Also returned to any receive() made after a complete response:
+                # only a disconnect before completion is an abort.
+                if not self.complete:
+                    self.aborted = True
+            elif kind == "websocket.disconnect" and not self.complete:
+                self.aborted = True
+                self.close_code = message.get("code", 1005)
+            return message
+
+        return tracked_receive
+
+    def _sent(self, message: Message) -> None:
+        kind = message.get("type")
+        if kind == "http.response.start":
+            self.status = message.get("status")
+            self.trailers = bool(message.get("trailers", False))
+            self.started = True
+        elif kind in ("http.response.body", "http.response.zerocopysend"):
+            if not message.get("more_body", False) and not self.trailers:
+                self.complete = True
+        elif kind == "http.response.trailers":
+            if not message.get("more_trailers", False):
+                self.complete = True
+        elif kind == "http.response.pathsend":
+            self.complete = True
+        elif kind == "websocket.accept":
+            self.accepted = self.started = True
+        elif kind == "websocket.close":
+            if self.accepted:
+                self.close_code = message.get("code", 1000)
+            else:
+                self.status = 403  # a close before accept is an HTTP 403 (ASGI spec)
+            self.complete = True
+        elif kind == "websocket.http.response.start":
+            self.status = message.get("status")
+            self.started = True
+        elif kind == "websocket.http.response.body" and not message.get("more_body"):
+            self.complete = True
+
+
+async def _emit(signal: Signal, robust: bool, sender: object, **kwargs: Any) -> None:
+    if robust:
+        await signal.asend_robust(sender, **kwargs)
+    else:
+        await signal.asend(sender, **kwargs)
+
+
+async def handle_connection(
+    sender: object,
+    app: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    finished_timeout: float | None,
+    robust: bool,
+) -> None:
+    """Run *app* for one connection and send the request signals around it."""
+    tracker = _Tracker()
+    owner, why_none = find_owner(scope)
+    sends = RequestSends(owner, why_none=why_none)
+    token = request_sends.set(sends)
+    try:
+        await _emit(signals.request_started, robust, sender, scope=scope)
+        try:
+            await app(scope, tracker.wrap_receive(receive), tracker.wrap_send(send))
+        except Exception as exc:
+            # A client that went away first makes the app fail (ClientDisconnect,
+            # WebSocketDisconnect, the server's OSError): that is not an error of
+            # the app, so it is not reported; the exception still propagates.
+            if not tracker.aborted:
+                await _emit(
+                    signals.got_request_exception,
+                    robust,
+                    sender,
+                    scope=scope,
+                    exception=exc,
+                    response_started=tracker.started,
+                )
+            raise
+    finally:
+        try:
+            # Shielded so that a request being cancelled still reports its end;
+            # bounded so that a stuck receiver cannot hold the request forever.
+            with anyio.move_on_after(finished_timeout, shield=True) as bound:
+                await _emit(
+                    signals.request_finished,
+                    robust,
+                    sender,
+                    scope=scope,
+                    status=tracker.status,
+                    response_complete=tracker.complete,
+                    aborted=tracker.aborted,
+                    close_code=tracker.close_code,
+                )
+            if bound.cancelled_caught:
+                logger.warning(
+                    "request_finished receivers for %s %r did not finish within "
+                    "finished_timeout=%s s and were cancelled; make them faster or "
+                    "raise SignalMiddleware(finished_timeout=...).",
+                    scope.get("type"),
+                    scope.get("path"),
+                    finished_timeout,
+                )
+        finally:
+            sends.end()
+            request_sends.reset(token)
