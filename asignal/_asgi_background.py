@@ -25,7 +25,7 @@ from ._signal import Signal
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from anyio.abc import TaskGroup
+    from anyio.abc import TaskGroup, TaskStatus
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 __all__ = [
@@ -151,6 +151,7 @@ class BackgroundSends:
         self._drained: anyio.Event | None = None
         self._state = "new"
         self._holding: _Job | None = None
+        self._queued = 0  # accepted, not yet started (buffered, handed over, held)
         self._reserved = 0
         self._running = 0
         self._delivered = 0
@@ -177,7 +178,8 @@ class BackgroundSends:
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         self._state = "open"
-        self._tg.start_soon(self._consume, name="asignal background sends")
+        # start(): the consumer task exists before anything can be queued.
+        await self._tg.start(self._consume, name="asignal background sends")
         return self
 
     async def __aexit__(
@@ -204,22 +206,29 @@ class BackgroundSends:
             )
             self._tg.cancel_scope.cancel()
         try:
-            return await self._tg.__aexit__(exc_type, exc, tb)
+            # The block's own exception propagates as itself (returning None below),
+            # never wrapped in the task group's exception group.
+            await self._tg.__aexit__(None, None, None)
+            return None
         finally:
             self._state = "closed"
             if self._receive is not None:
                 self._receive.close()
 
-    async def _consume(self) -> None:
+    async def _consume(
+        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         assert self._receive is not None
         assert self._slots is not None
         assert self._tg is not None
         assert self._drained is not None
+        task_status.started()
         async with self._receive:
             async for job in self._receive:
                 self._holding = job
                 await self._slots.acquire()
                 self._holding = None
+                self._queued -= 1
                 self._running += 1
                 # Each job runs in its own copy of the sender's context.
                 self._tg.create_task(
@@ -267,19 +276,20 @@ class BackgroundSends:
                     names.append(repr(self._receive.receive_nowait().signal))
                 except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                     break
-        count = len(names) + self._running + self._reserved
+        count = self._queued + self._running + self._reserved
         if count:
             self._abandoned += count
             logger.error(
                 "%d background send(s) were not delivered because %s "
-                "(%d running, %d queued: %s; %d still held by requests).",
+                "(%d running; %d queued, of: %s; %d still held by requests).",
                 count,
                 reason,
                 self._running,
-                len(names),
-                ", ".join(names) or "none",
+                self._queued,
+                ", ".join(sorted(set(names))) or "-",
                 self._reserved,
             )
+        self._queued = self._reserved = 0
 
     # -- accepting sends -------------------------------------------------------------
 
@@ -295,16 +305,12 @@ class BackgroundSends:
         self._check_room()
         assert self._send is not None
         self._send.send_nowait(job)
+        self._queued += 1
 
     def statistics(self) -> BackgroundStatistics:
         """The current counters (see :class:`BackgroundStatistics`)."""
-        buffered = (
-            0
-            if self._receive is None
-            else self._receive.statistics().current_buffer_used
-        )
         return BackgroundStatistics(
-            buffered=buffered + (self._holding is not None),
+            buffered=self._queued,
             reserved=self._reserved,
             running=self._running,
             delivered=self._delivered,
@@ -330,9 +336,7 @@ class BackgroundSends:
                 f"This BackgroundSends is {self._state}: it accepts sends only inside "
                 "its 'async with' block (from the lifespan's startup to its shutdown)."
             )
-        assert self._receive is not None
-        waiting = self._receive.statistics().current_buffer_used + self._reserved
-        if waiting >= self.max_buffer:
+        if self._queued + self._reserved >= self.max_buffer:
             self._rejected += 1
             raise BackgroundBufferFull(
                 f"The background buffer is full ({self.max_buffer} sends waiting); "
@@ -355,6 +359,7 @@ class BackgroundSends:
             try:
                 assert self._send is not None
                 self._send.send_nowait(job)
+                self._queued += 1
             except (
                 anyio.ClosedResourceError,
                 anyio.BrokenResourceError,

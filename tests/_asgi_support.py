@@ -53,7 +53,7 @@ class Recorder:
         self._cond = threading.Condition()
         self._receivers: list[tuple[Signal, Any]] = []
 
-    def note(self, name: str, **data: Any) -> None:
+    def note(self, name: str, /, **data: Any) -> None:
         with self._cond:
             self.events.append((name, data))
             self._cond.notify_all()
@@ -96,6 +96,11 @@ class Recorder:
     def of(self, name: str) -> list[dict[str, Any]]:
         with self._cond:
             return [data for event, data in self.events if event == name]
+
+    def events_of_signals(self) -> list[dict[str, Any]]:
+        """The kwargs of every recorded signal (not of :meth:`note` entries)."""
+        with self._cond:
+            return [data for name, data in self.events if name in self.signals]
 
     def wait_for(self, name: str, count: int = 1, timeout: float = 10) -> None:
         """Block until *name* was recorded *count* times (uvicorn tests)."""
