@@ -188,11 +188,14 @@ async def _serve(
 
         message = await receive()
         failure = ""
-        try:
-            await signals.lifespan_shutdown.asend(sender, scope=scope)
-        except Exception as exc:
-            logger.error("A lifespan_shutdown receiver failed", exc_info=exc)
-            failure = f"lifespan_shutdown receiver failed: {_describe(exc)}"
+        # Robust: every shutdown receiver runs even if one fails (each failure
+        # is logged with its traceback by asend_robust).
+        results = await signals.lifespan_shutdown.asend_robust(sender, scope=scope)
+        errors = [r for _, r in results if isinstance(r, BaseException)]
+        if errors:
+            failure = "lifespan_shutdown receiver(s) failed: " + "; ".join(
+                _describe(exc) for exc in errors
+            )
         await close_owner()
         if supported:
             answer = await app_lifespan.ask(message)

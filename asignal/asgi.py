@@ -50,12 +50,13 @@ past the timeout; and nothing runs once the event loop itself is closed.
 Lifespan (``lifespan=True``): ``lifespan_startup(scope=...)`` is sent after the
 app's own startup completed and before the server is told; a receiver's failure is
 reported as ``lifespan.startup.failed`` with its message (the app then gets its
-shutdown). ``lifespan_shutdown(scope=...)`` is sent before the app's own shutdown; a
-receiver's failure is reported as ``lifespan.shutdown.failed`` after the app shut
-down. An app without lifespan support is left out and the middleware answers the
-server itself. The lifespan also opens a :class:`BackgroundSends` owner, publishes
-it in the lifespan state as ``"asignal.background"`` and drains it after
-``lifespan_shutdown`` and before the app's shutdown.
+shutdown). ``lifespan_shutdown(scope=...)`` is sent before the app's own shutdown,
+with ``asend_robust`` so that every receiver gets to clean up; failures are logged
+and reported as ``lifespan.shutdown.failed`` after the app shut down. An app
+without lifespan support is left out and the middleware answers the server itself.
+The lifespan also opens a :class:`BackgroundSends` owner, publishes it in the
+lifespan state as ``"asignal.background"`` and drains it after ``lifespan_shutdown``
+and before the app's shutdown.
 
 The middleware keeps no per-request state: everything lives in the call.
 """
@@ -201,8 +202,10 @@ async def lifespan(
     (``scope=None``: the lifespan function never sees the ASGI scope); a receiver's
     failure propagates, which fails the startup. It yields
     ``{"asignal.background": owner}`` for the app's lifespan state. On exit it sends
-    ``lifespan_shutdown``, then drains the owner. Do not combine it with
-    ``SignalMiddleware(lifespan=True)``, which would send the signals twice;
+    ``lifespan_shutdown`` with ``asend_robust`` (every receiver runs; the first
+    failure is raised after all ran, each one logged), then drains the owner. Do
+    not combine it with ``SignalMiddleware(lifespan=True)``, which would send the
+    signals twice;
     ``SignalMiddleware(lifespan=False)`` finds this owner in the request's state.
     """
     async with BackgroundSends(
@@ -215,4 +218,7 @@ async def lifespan(
         try:
             yield {STATE_KEY: owner}
         finally:
-            await signals.lifespan_shutdown.asend(sender, scope=None)
+            results = await signals.lifespan_shutdown.asend_robust(sender, scope=None)
+            errors = [r for _, r in results if isinstance(r, BaseException)]
+            if errors:  # each one was logged; the first fails the shutdown
+                raise errors[0]

@@ -4,16 +4,14 @@ apps, and a small driver that talks raw ASGI to an app (both anyio backends)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from fastapi import BackgroundTasks, FastAPI
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -21,6 +19,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 import asignal.signals as builtin
 from asignal import Signal
 from asignal.asgi import ASGIApp, Message, Scope, send_after_response
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator, Mapping
+
+    from starlette.requests import Request
 
 REQUEST_SIGNALS = {
     "request_started": builtin.request_started,

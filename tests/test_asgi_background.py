@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
@@ -21,7 +20,6 @@ from _asgi_support import (
 )
 from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
-from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
@@ -38,6 +36,11 @@ from asignal.asgi import (
     lifespan,
     send_after_response,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from starlette.requests import Request
 
 pytestmark = pytest.mark.anyio
 
@@ -93,7 +96,8 @@ async def test_fastapi_background_task_and_sync_endpoint(rec: Recorder) -> None:
     # Each order is delivered after its own request finished.
     finished = [i for i, name in enumerate(names) if name == "request_finished"]
     delivered = {
-        data["order_id"]: i for i, (name, data) in enumerate(rec.events)
+        data["order_id"]: i
+        for i, (name, data) in enumerate(rec.events)
         if name == "order_placed"
     }
     assert delivered[5] > finished[0]
@@ -235,7 +239,9 @@ async def test_drain_delivers_what_is_queued_at_shutdown() -> None:
     assert owner.statistics().delivered == 10
 
 
-async def test_drain_timeout_abandons_and_logs(caplog: pytest.LogCaptureFixture) -> None:
+async def test_drain_timeout_abandons_and_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """Sends still running or queued when the drain timeout expires are cancelled,
     counted as abandoned and logged at ERROR with their signal."""
     cancelled: list[int] = []
@@ -335,7 +341,9 @@ async def test_background_sends_needs_a_scope_with_state() -> None:
         background_sends({"type": "http"})
 
 
-async def test_lifespan_cm_owner_with_middleware_without_lifespan(rec: Recorder) -> None:
+async def test_lifespan_cm_owner_with_middleware_without_lifespan(
+    rec: Recorder,
+) -> None:
     """lifespan() in the app's lifespan plus SignalMiddleware(lifespan=False):
     send_after_response finds the owner in the request's state."""
 
@@ -397,11 +405,16 @@ async def test_exception_in_the_block_cancels_and_propagates_as_itself(
     async def stuck(sender: object, **kwargs: Any) -> None:
         await anyio.sleep_forever()
 
-    with connected(order_placed, stuck), pytest.raises(KeyError, match="boom"):
-        async with BackgroundSends() as owner:
+    owner = BackgroundSends()
+
+    async def use_and_fail() -> None:
+        async with owner:
             owner.send_soon(order_placed, "shop", order_id=1)
             await anyio.sleep(0)
             raise KeyError("boom")
+
+    with connected(order_placed, stuck), pytest.raises(KeyError, match="boom"):
+        await use_and_fail()
     assert owner.statistics().abandoned == 1
     assert any(
         "the owner exited with KeyError" in r.getMessage() for r in caplog.records

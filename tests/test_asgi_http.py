@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
@@ -24,6 +23,9 @@ from starlette.requests import ClientDisconnect, Request
 
 import asignal.signals as builtin
 from asignal.asgi import ASGIApp, Message, Receive, Scope, Send, SignalMiddleware
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 pytestmark = pytest.mark.anyio
 
@@ -253,9 +255,12 @@ async def test_request_started_failure_stops_the_request() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         called.append("app")  # pragma: no cover - must not run
 
-    with Recorder("async", {"request_finished": builtin.request_finished}) as rec:
-        with connected(builtin.request_started, failing), pytest.raises(LookupError):
-            await Driver([]).run(SignalMiddleware(app), http_scope("/"))
+    with (
+        Recorder("async", {"request_finished": builtin.request_finished}) as rec,
+        connected(builtin.request_started, failing),
+        pytest.raises(LookupError),
+    ):
+        await Driver([]).run(SignalMiddleware(app), http_scope("/"))
     assert called == []
     assert rec.names() == ["request_finished"]
     assert finished_kwargs(rec)["status"] is None
@@ -286,10 +291,12 @@ async def test_robust_mode_logs_receiver_failures(
     with Recorder("async", REQUEST) as rec:
         app = starlette_app(rec)
         app.add_middleware(SignalMiddleware, robust=True)
-        with connected(builtin.request_started, failing):
-            with connected(builtin.request_finished, failing):
-                async with client_for(app) as client:
-                    response = await client.get("/plain")
+        with (
+            connected(builtin.request_started, failing),
+            connected(builtin.request_finished, failing),
+        ):
+            async with client_for(app) as client:
+                response = await client.get("/plain")
     assert response.text == "hello"
     assert rec.names() == ["request_started", "endpoint", "request_finished"]
     errors = [

@@ -4,23 +4,34 @@ lifespan, and asignal.asgi.lifespan() composed into an app's lifespan= function.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import anyio
 import httpx
 import pytest
 from _asgi_support import LIFESPAN_SIGNALS, Driver, Recorder, connected
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from starlette.applications import Starlette
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import asignal.signals as builtin
 from asignal import asgi
-from asignal.asgi import STATE_KEY, BackgroundSends, Receive, Scope, Send, SignalMiddleware
+from asignal.asgi import (
+    STATE_KEY,
+    BackgroundSends,
+    Receive,
+    Scope,
+    Send,
+    SignalMiddleware,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from starlette.requests import Request
 
 pytestmark = pytest.mark.anyio
 
@@ -66,7 +77,9 @@ async def test_order_around_the_apps_own_lifespan(rec: Recorder) -> None:
     async with LifespanManager(app) as manager:
         rec.note("server told: started")
         transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t"
+        ) as client:
             state = (await client.get("/state")).json()
         rec.note("server: shutting down")
     assert rec.names() == [
@@ -136,7 +149,10 @@ async def test_startup_receiver_failure_fails_the_startup(
     """A lifespan_startup receiver's error becomes lifespan.startup.failed with its
     message, is logged with its traceback, and the app still gets its shutdown."""
 
-    def failing(sender: object, **kwargs: Any) -> None:
+    async def failing(sender: object, **kwargs: Any) -> None:
+        # Fail only once the recorder ran: a failing asend cancels the others.
+        while "lifespan_startup" not in rec.names():
+            await anyio.sleep(0)
         raise ConnectionError("cache unreachable")
 
     app = SignalMiddleware(app_with_lifespan(rec))
@@ -166,7 +182,7 @@ async def test_apps_own_startup_failure_passes_through(rec: Recorder) -> None:
 
 async def test_shutdown_receiver_failure_fails_the_shutdown(rec: Recorder) -> None:
     """A lifespan_shutdown receiver's error becomes lifespan.shutdown.failed, after
-    the app's own shutdown ran."""
+    the app's own shutdown ran; the other shutdown receivers still ran."""
 
     async def failing(sender: object, **kwargs: Any) -> None:
         raise OSError("flush failed")
@@ -213,7 +229,9 @@ async def test_lifespan_context_manager_in_starlette(rec: Recorder) -> None:
     app = Starlette(routes=[Route("/", state_route)], lifespan=own_lifespan)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t"
+        ) as client:
             await client.get("/")
     assert rec.names() == [
         "app startup",
@@ -244,14 +262,34 @@ async def test_lifespan_context_manager_in_fastapi(rec: Recorder) -> None:
     assert rec.senders == [Service, Service]
 
 
-async def test_lifespan_context_manager_startup_failure_propagates(rec: Recorder) -> None:
+async def test_lifespan_context_manager_startup_failure_propagates(
+    rec: Recorder,
+) -> None:
     """A failing lifespan_startup receiver makes lifespan() raise on entry."""
 
     def failing(sender: object, **kwargs: Any) -> None:
         raise ConnectionError("cache unreachable")
 
-    with connected(builtin.lifespan_startup, failing):
-        with pytest.raises(ConnectionError):
-            async with asgi.lifespan():
-                pass  # pragma: no cover
+    with connected(builtin.lifespan_startup, failing), pytest.raises(ConnectionError):
+        async with asgi.lifespan():
+            pass  # pragma: no cover
     assert rec.names() == ["lifespan_startup"]
+
+
+async def test_lifespan_context_manager_shutdown_runs_every_receiver(
+    rec: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On exit, every lifespan_shutdown receiver runs; a failure is logged and then
+    raised, after the background owner was drained."""
+
+    async def failing(sender: object, **kwargs: Any) -> None:
+        raise OSError("flush failed")
+
+    with (
+        connected(builtin.lifespan_shutdown, failing),
+        pytest.raises(OSError, match="flush failed"),
+    ):
+        async with asgi.lifespan():
+            pass
+    assert rec.names() == ["lifespan_startup", "lifespan_shutdown"]
+    assert any("flush failed" in r.getMessage() for r in caplog.records)

@@ -89,7 +89,11 @@ async def test_error_after_accept(rec: Recorder) -> None:
     driver = Driver([{"type": "websocket.connect"}])
     with pytest.raises(RuntimeError, match="ws boom"):
         await driver.run(app_for(rec), ws_scope("/ws/error"))
-    assert rec.names() == ["request_started", "got_request_exception", "request_finished"]
+    assert rec.names() == [
+        "request_started",
+        "got_request_exception",
+        "request_finished",
+    ]
     [report] = rec.of("got_request_exception")
     assert report["response_started"] is True
     assert str(report["exception"]) == "ws boom"
@@ -106,10 +110,14 @@ async def test_denial_response(rec: Recorder) -> None:
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
-        await send({"type": "websocket.http.response.start", "status": 401, "headers": []})
+        await send(
+            {"type": "websocket.http.response.start", "status": 401, "headers": []}
+        )
         await send({"type": "websocket.http.response.body", "body": b"no"})
 
-    await Driver([{"type": "websocket.connect"}]).run(SignalMiddleware(app), ws_scope("/"))
+    await Driver([{"type": "websocket.connect"}]).run(
+        SignalMiddleware(app), ws_scope("/")
+    )
     assert finished_kwargs(rec) == {
         "status": 401,
         "response_complete": True,

@@ -1,0 +1,286 @@
+"""End to end: SignalMiddleware in a real uvicorn server on 127.0.0.1, driven by
+real clients (httpx over sockets, the websockets client).
+
+These tests are synchronous and run on asyncio only: uvicorn runs its server on
+an asyncio loop (it has no trio support), in a thread of its own here. The same
+behaviour is covered on both backends in process by the other test_asgi_* files.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+import uvicorn
+from _asgi_support import ALL_SIGNALS, Recorder, order_placed, starlette_app
+from starlette.applications import Starlette
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect as ws_connect
+
+from asignal.asgi import ASGIApp, Receive, Scope, Send, SignalMiddleware
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+SIGNALS = {**ALL_SIGNALS, "order_placed": order_placed}
+
+
+@contextmanager
+def serve(app: ASGIApp, **config: Any) -> Iterator[str]:
+    """Serve *app* with uvicorn on a free 127.0.0.1 port; yield its base URL and
+    shut the server down (lifespan shutdown included) on exit."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, lifespan="on", log_level="warning", **config)
+    )
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive():
+                pytest.fail("uvicorn exited during startup")
+            if time.monotonic() > deadline:  # pragma: no cover
+                pytest.fail("uvicorn did not start within 10 s")
+            time.sleep(0.01)
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        sock.close()
+        assert not thread.is_alive(), "uvicorn did not shut down within 15 s"
+
+
+@pytest.fixture(params=["async", "sync"])
+def rec(request: pytest.FixtureRequest) -> Iterator[Recorder]:
+    """A recorder with async receivers, then one with sync receivers (threads)."""
+    with Recorder(str(request.param), SIGNALS) as recorder:
+        yield recorder
+
+
+def request_events(rec: Recorder) -> list[str]:
+    return [n for n in rec.names() if not n.startswith("lifespan_")]
+
+
+def finished(rec: Recorder) -> dict[str, Any]:
+    [kwargs] = rec.of("request_finished")
+    return {key: value for key, value in kwargs.items() if key != "scope"}
+
+
+def test_plain_streaming_and_background(rec: Recorder) -> None:
+    """Plain, streamed and background-task responses over real HTTP: each request
+    is framed by request_started and request_finished, inside the lifespan."""
+    app = starlette_app(rec)
+    app.add_middleware(SignalMiddleware)
+    with serve(app) as host, httpx.Client(base_url=f"http://{host}") as client:
+        assert client.get("/plain").text == "hello"
+        rec.wait_for("request_finished", 1)
+        assert client.get("/stream").text == "part0;part1;part2;"
+        rec.wait_for("request_finished", 2)
+        assert client.get("/background").text == "ok"
+        rec.wait_for("request_finished", 3)
+    assert rec.names() == [
+        "lifespan_startup",
+        "request_started",
+        "endpoint",
+        "request_finished",
+        "request_started",
+        "chunk",
+        "chunk",
+        "chunk",
+        "request_finished",
+        "request_started",
+        "background task",
+        "request_finished",
+        "lifespan_shutdown",
+    ]
+    for kwargs in rec.of("request_finished"):
+        assert kwargs["status"] == 200
+        assert kwargs["response_complete"] is True
+        assert kwargs["aborted"] is False
+        assert kwargs["scope"]["server"][0] == "127.0.0.1"
+    assert set(rec.senders) == {SignalMiddleware}
+
+
+def test_errors_before_and_after_the_response_started(rec: Recorder) -> None:
+    """An error before the response (the client gets a 500) and one mid-stream
+    (the client gets a truncated 200) are each reported once."""
+    app = starlette_app(rec)
+    app.add_middleware(SignalMiddleware)
+    # One connection per request: uvicorn closes a connection whose app raised.
+    with serve(app) as host:
+        assert httpx.get(f"http://{host}/error-before").status_code == 500
+        rec.wait_for("request_finished", 1)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://{host}/error-after")
+        rec.wait_for("request_finished", 2)
+    assert (
+        request_events(rec)
+        == [
+            "request_started",
+            "got_request_exception",
+            "request_finished",
+        ]
+        * 2
+    )
+    before, after = rec.of("got_request_exception")
+    assert (str(before["exception"]), before["response_started"]) == (
+        "boom before",
+        False,
+    )
+    assert (str(after["exception"]), after["response_started"]) == ("boom after", True)
+    statuses = [
+        (kw["status"], kw["response_complete"]) for kw in rec.of("request_finished")
+    ]
+    assert statuses == [(None, False), (200, False)]
+
+
+def test_outermost_placement_sees_the_500(rec: Recorder) -> None:
+    """Wrapped around the whole app, the middleware reports the 500 it saw sent."""
+    with serve(SignalMiddleware(starlette_app(rec))) as host:
+        assert httpx.get(f"http://{host}/error-before").status_code == 500
+        rec.wait_for("request_finished")
+    assert finished(rec)["status"] == 500
+    assert rec.of("got_request_exception")[0]["response_started"] is True
+
+
+def test_client_disconnect_mid_stream(rec: Recorder) -> None:
+    """A client that closes the connection mid-stream: request_finished reports an
+    abort with the 200 already sent, and no exception is reported."""
+    app = starlette_app(rec)
+    app.add_middleware(SignalMiddleware)
+    with serve(app) as host:
+        with (
+            httpx.Client(base_url=f"http://{host}") as client,
+            client.stream("GET", "/slow-stream") as response,
+        ):
+            assert next(response.iter_raw()) == b"first;"
+            rec.wait_for("first chunk sent")
+        rec.wait_for("request_finished")
+    assert "got_request_exception" not in rec.names()
+    assert finished(rec) == {
+        "status": 200,
+        "response_complete": False,
+        "aborted": True,
+        "close_code": None,
+    }
+
+
+def test_websocket_accept_close_reject_and_client_close(rec: Recorder) -> None:
+    """Websockets over a real connection: an echo the app closes, a rejection (HTTP
+    403), and a client that closes first."""
+    app = starlette_app(rec)
+    app.add_middleware(SignalMiddleware)
+    with serve(app) as host:
+        with ws_connect(f"ws://{host}/ws/echo") as ws:
+            ws.send("hi")
+            assert ws.recv(timeout=5) == "echo:hi"
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=5)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 4001
+        rec.wait_for("request_finished", 1)
+        with pytest.raises(InvalidStatus) as rejected:
+            ws_connect(f"ws://{host}/ws/reject")
+        assert rejected.value.response.status_code == 403
+        rec.wait_for("request_finished", 2)
+        with ws_connect(f"ws://{host}/ws/wait") as ws:
+            ws.send("ping")
+        rec.wait_for("request_finished", 3)
+    echo, reject, client_closed = (
+        {k: v for k, v in kw.items() if k != "scope"}
+        for kw in rec.of("request_finished")
+    )
+    assert echo == {
+        "status": None,
+        "response_complete": True,
+        "aborted": False,
+        "close_code": 4001,
+    }
+    assert reject == {
+        "status": 403,
+        "response_complete": True,
+        "aborted": False,
+        "close_code": None,
+    }
+    assert client_closed == {
+        "status": None,
+        "response_complete": False,
+        "aborted": True,
+        "close_code": 1000,
+    }
+    assert "got_request_exception" not in rec.names()
+    assert "ws disconnect seen" in rec.names()
+
+
+def test_lifespan_with_the_apps_own_lifespan(rec: Recorder) -> None:
+    """Around a real server's lifespan, the signals nest inside the app's own."""
+
+    @asynccontextmanager
+    async def own_lifespan(app: Starlette) -> AsyncIterator[None]:
+        rec.note("app startup")
+        yield
+        rec.note("app shutdown")
+
+    app = Starlette(lifespan=own_lifespan)
+    app.add_middleware(SignalMiddleware)
+    with serve(app):
+        assert rec.names() == ["app startup", "lifespan_startup"]
+    assert rec.names() == [
+        "app startup",
+        "lifespan_startup",
+        "lifespan_shutdown",
+        "app shutdown",
+    ]
+    for kwargs in rec.of("lifespan_startup") + rec.of("lifespan_shutdown"):
+        assert kwargs["scope"]["type"] == "lifespan"
+
+
+def test_lifespan_for_an_app_without_lifespan_support(rec: Recorder) -> None:
+    """A plain ASGI app that rejects lifespan still gets the lifespan signals under
+    uvicorn's lifespan="on", and its requests work."""
+
+    async def http_only(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            raise ValueError("http only")
+        await send({"type": "http.response.start", "status": 202, "headers": []})
+        await send({"type": "http.response.body", "body": b"accepted"})
+
+    with serve(SignalMiddleware(http_only)) as host:
+        assert httpx.get(f"http://{host}/").status_code == 202
+        rec.wait_for("request_finished")
+    assert rec.names() == [
+        "lifespan_startup",
+        "request_started",
+        "request_finished",
+        "lifespan_shutdown",
+    ]
+
+
+def test_custom_signal_handled_after_the_response(rec: Recorder) -> None:
+    """A custom signal handed over by an endpoint is delivered after the response,
+    after request_finished, and before the server finishes shutting down."""
+    app = starlette_app(rec)
+    app.add_middleware(SignalMiddleware)
+    with serve(app) as host:
+        assert httpx.get(f"http://{host}/after-response?id=11").text == "order 11"
+        rec.wait_for("order_placed")
+    assert rec.names() == [
+        "lifespan_startup",
+        "request_started",
+        "endpoint",
+        "request_finished",
+        "order_placed",
+        "lifespan_shutdown",
+    ]
+    assert rec.of("order_placed") == [{"order_id": 11}]
