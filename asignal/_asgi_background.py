@@ -276,20 +276,21 @@ class BackgroundSends:
                     names.append(repr(self._receive.receive_nowait().signal))
                 except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                     break
-        count = self._queued + self._running + self._reserved
+        # Sends still reserved by running requests are counted (and logged) when
+        # their request ends and finds the owner closed: see _submit_reserved.
+        count = self._queued + self._running
         if count:
             self._abandoned += count
             logger.error(
                 "%d background send(s) were not delivered because %s "
-                "(%d running; %d queued, of: %s; %d still held by requests).",
+                "(%d running; %d queued, of: %s).",
                 count,
                 reason,
                 self._running,
                 self._queued,
                 ", ".join(sorted(set(names))) or "-",
-                self._reserved,
             )
-        self._queued = self._reserved = 0
+        self._queued = 0
 
     # -- accepting sends -------------------------------------------------------------
 
@@ -356,24 +357,23 @@ class BackgroundSends:
         """Queue sends reserved by a request that has ended; never raises."""
         self._reserved -= len(jobs)
         for index, job in enumerate(jobs):
-            try:
-                assert self._send is not None
-                self._send.send_nowait(job)
-                self._queued += 1
-            except (
-                anyio.ClosedResourceError,
-                anyio.BrokenResourceError,
-                AssertionError,
-            ):
-                lost = jobs[index:]
-                self._abandoned += len(lost)
-                logger.error(
-                    "%d background send(s) were not delivered because the request "
-                    "ended after the owner closed (%s).",
-                    len(lost),
-                    ", ".join(repr(j.signal) for j in lost),
-                )
-                return
+            if self._state == "open" and self._send is not None:
+                try:
+                    self._send.send_nowait(job)
+                except anyio.WouldBlock:  # pragma: no cover - room was reserved
+                    pass
+                else:
+                    self._queued += 1
+                    continue
+            lost = jobs[index:]
+            self._abandoned += len(lost)
+            logger.error(
+                "%d background send(s) were not delivered because their request "
+                "ended after the owner closed (%s).",
+                len(lost),
+                ", ".join(repr(j.signal) for j in lost),
+            )
+            return
 
 
 # -- finding the owner from request code ---------------------------------------------

@@ -430,3 +430,22 @@ async def test_statistics_and_repr() -> None:
     assert "closed" in repr(owner)
     assert owner.statistics().delivered == 0
     assert logging.getLogger("asignal").name == "asignal"
+
+
+async def test_request_ending_after_the_owner_closed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Sends a request reserved, when it ends after the owner closed, are counted
+    as abandoned and logged, not lost silently."""
+    from asignal._asgi_background import RequestSends
+
+    async with BackgroundSends() as owner:
+        sends = RequestSends(owner)
+        sends.add(order_placed, "shop", {"order_id": 1})
+        assert owner.statistics().reserved == 1
+    sends.end()
+    stats = owner.statistics()
+    assert (stats.reserved, stats.abandoned, stats.delivered) == (0, 1, 0)
+    assert any(
+        "request ended after the owner closed" in r.getMessage() for r in caplog.records
+    )
