@@ -33,6 +33,7 @@ class _Tracker:
         "accepted",
         "close_code",
         "complete",
+        "finishing",
         "started",
         "status",
         "trailers",
@@ -42,6 +43,7 @@ class _Tracker:
         self.status: int | None = None
         self.started = False  # an HTTP response (or websocket accept) went out
         self.complete = False  # the response (or the app's side of a websocket) ended
+        self.finishing = False  # the message that completes it is being sent
         self.trailers = False
         self.aborted = False  # the client went away before that
         self.accepted = False
@@ -49,12 +51,19 @@ class _Tracker:
 
     def wrap_send(self, send: Send) -> Send:
         async def tracked_send(message: Message) -> None:
+            # A disconnect that the server reports while the final message is being
+            # sent (another task may read it first) is the normal end, not an abort.
+            self.finishing = self._completes(message)
             try:
                 await send(message)
             except OSError:
                 # ASGI 2.4: sending on a closed connection raises an OSError.
+                self.finishing = False
                 if not self.complete:
                     self.aborted = True
+                raise
+            except BaseException:
+                self.finishing = False
                 raise
             self._sent(message)
 
@@ -67,14 +76,29 @@ class _Tracker:
             if kind == "http.disconnect":
                 # Also returned to any receive() made after a complete response:
                 # only a disconnect before completion is an abort.
-                if not self.complete:
+                if not (self.complete or self.finishing):
                     self.aborted = True
-            elif kind == "websocket.disconnect" and not self.complete:
+            elif kind == "websocket.disconnect" and not (
+                self.complete or self.finishing
+            ):
                 self.aborted = True
                 self.close_code = message.get("code", 1005)
             return message
 
         return tracked_receive
+
+    def _completes(self, message: Message) -> bool:
+        """Whether sending *message* completes the response (ASGI rules)."""
+        kind = message.get("type")
+        if kind in (
+            "http.response.body",
+            "http.response.zerocopysend",
+            "websocket.http.response.body",
+        ):
+            return not message.get("more_body", False) and not self.trailers
+        if kind == "http.response.trailers":
+            return not message.get("more_trailers", False)
+        return kind in ("http.response.pathsend", "websocket.close")
 
     def _sent(self, message: Message) -> None:
         kind = message.get("type")
@@ -82,26 +106,20 @@ class _Tracker:
             self.status = message.get("status")
             self.trailers = bool(message.get("trailers", False))
             self.started = True
-        elif kind in ("http.response.body", "http.response.zerocopysend"):
-            if not message.get("more_body", False) and not self.trailers:
-                self.complete = True
-        elif kind == "http.response.trailers":
-            if not message.get("more_trailers", False):
-                self.complete = True
-        elif kind == "http.response.pathsend":
-            self.complete = True
         elif kind == "websocket.accept":
             self.accepted = self.started = True
         elif kind == "websocket.close":
-            if self.accepted:
+            if self.aborted:
+                pass  # the client's close code stands
+            elif self.accepted:
                 self.close_code = message.get("code", 1000)
             else:
                 self.status = 403  # a close before accept is an HTTP 403 (ASGI spec)
-            self.complete = True
         elif kind == "websocket.http.response.start":
             self.status = message.get("status")
             self.started = True
-        elif kind == "websocket.http.response.body" and not message.get("more_body"):
+        if self.finishing:
+            self.finishing = False
             self.complete = True
 
 

@@ -370,6 +370,42 @@ async def test_send_raising_oserror_is_an_abort(rec: Recorder) -> None:
     }
 
 
+async def test_disconnect_read_while_the_final_body_is_sent(rec: Recorder) -> None:
+    """A disconnect that another task reads while the final body is still being
+    sent (a server that reports it before send() returns) is not an abort."""
+    disconnect_read = anyio.Event()
+
+    async def slow_send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            await disconnect_read.wait()
+
+    async def receive() -> Message:
+        await anyio.lowlevel.checkpoint()
+        return {"type": "http.disconnect"}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        async def listen() -> None:
+            assert (await receive())["type"] == "http.disconnect"
+            disconnect_read.set()
+
+        async def send_final_body() -> None:
+            await send({"type": "http.response.body", "body": b"end"})
+
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(send_final_body)
+            await anyio.lowlevel.checkpoint()
+            tg.start_soon(listen)
+
+    await SignalMiddleware(app)(http_scope("/"), receive, slow_send)
+    assert finished_kwargs(rec) == {
+        "status": 200,
+        "response_complete": True,
+        "aborted": False,
+        "close_code": None,
+    }
+
+
 @pytest.mark.parametrize(
     ("messages", "complete"),
     [

@@ -161,3 +161,23 @@ async def test_disconnect_after_app_closed_is_not_an_abort(rec: Recorder) -> Non
         "aborted": False,
         "close_code": 1000,
     }
+
+
+async def test_close_after_client_went_away_keeps_the_clients_code(
+    rec: Recorder,
+) -> None:
+    """An app that closes after the client disconnected: aborted, with the
+    client's close code, not the app's."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        assert (await receive())["type"] == "websocket.disconnect"
+        await send({"type": "websocket.close", "code": 1000})
+
+    driver = Driver(
+        [{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1006}]
+    )
+    await driver.run(SignalMiddleware(app), ws_scope("/"))
+    kwargs = finished_kwargs(rec)
+    assert (kwargs["aborted"], kwargs["close_code"]) == (True, 1006)
