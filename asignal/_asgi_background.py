@@ -153,6 +153,8 @@ class BackgroundSends:
         self._holding: _Job | None = None
         self._queued = 0  # accepted, not yet started (buffered, handed over, held)
         self._reserved = 0
+        self._requests = 0  # requests in flight (SignalMiddleware)
+        self._requests_done: anyio.Event | None = None
         self._running = 0
         self._delivered = 0
         self._receiver_errors = 0
@@ -214,6 +216,40 @@ class BackgroundSends:
             self._state = "closed"
             if self._receive is not None:
                 self._receive.close()
+
+    def _request_began(self) -> None:
+        self._requests += 1
+
+    def _request_ended(self) -> None:
+        self._requests -= 1
+        if self._requests == 0 and self._requests_done is not None:
+            self._requests_done.set()
+
+    async def wait_for_requests(self, timeout: float | None = None) -> bool:
+        """Wait until no request handled by ``SignalMiddleware`` with this owner is
+        still running (for example one whose task the server is cancelling and
+        that is still sending ``request_finished``); return whether none is.
+
+        The lifespan calls it before ``lifespan_shutdown``: a server that gave up
+        on a request (uvicorn's ``timeout_graceful_shutdown``) runs the lifespan
+        shutdown right after cancelling it, then closes the event loop, which
+        would cut that request's ``request_finished`` short. Shielded, bounded
+        by *timeout* (the owner's ``drain_timeout`` if None).
+        """
+        if self._requests == 0:
+            return True
+        self._requests_done = anyio.Event()
+        bound = self.drain_timeout if timeout is None else timeout
+        with anyio.move_on_after(bound, shield=True):
+            await self._requests_done.wait()
+        if self._requests:
+            logger.warning(
+                "%d request(s) still running after %s s at shutdown; their "
+                "request_finished may be cut short.",
+                self._requests,
+                bound,
+            )
+        return self._requests == 0
 
     async def _consume(
         self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED

@@ -3,7 +3,8 @@ wrapped app's own lifespan.
 
 Order on startup: open the :class:`BackgroundSends` owner and publish it in the
 lifespan ``state``; forward ``lifespan.startup`` to the app and wait for its answer;
-then send ``lifespan_startup``; then tell the server. Order on shutdown: send
+then send ``lifespan_startup``; then tell the server. Order on shutdown: wait
+(bounded) for requests still sending ``request_finished``; send
 ``lifespan_shutdown``; drain the owner; forward ``lifespan.shutdown`` to the app and
 wait for its answer; then tell the server. An app that does not support lifespan
 (it raises or returns instead of answering, as the spec allows) is left out and the
@@ -188,6 +189,7 @@ async def _serve(
 
         message = await receive()
         failure = ""
+        await owner.wait_for_requests()
         # Robust: every shutdown receiver runs even if one fails (each failure
         # is logged with its traceback by asend_robust).
         results = await signals.lifespan_shutdown.asend_robust(sender, scope=scope)

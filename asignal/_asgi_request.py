@@ -145,6 +145,8 @@ async def handle_connection(
     owner, why_none = find_owner(scope)
     sends = RequestSends(owner, why_none=why_none)
     token = request_sends.set(sends)
+    if owner is not None:
+        owner._request_began()  # pyright: ignore[reportPrivateUsage]
     try:
         await _emit(signals.request_started, robust, sender, scope=scope)
         try:
@@ -190,3 +192,5 @@ async def handle_connection(
         finally:
             sends.end()
             request_sends.reset(token)
+            if owner is not None:
+                owner._request_ended()  # pyright: ignore[reportPrivateUsage]

@@ -45,7 +45,11 @@ and against a native ``Task.cancel()`` that came *before* it, but a native
 ``Task.cancel()`` issued *while* the receivers run (``asyncio.wait_for``,
 ``asyncio.timeout``, a server cancelling twice) interrupts them; a sync receiver
 already running in a thread cannot be interrupted at all, so the send waits for it
-past the timeout; and nothing runs once the event loop itself is closed.
+past the timeout; and nothing runs once the event loop itself is closed. That last
+one matters with uvicorn: past ``timeout_graceful_shutdown`` it cancels the requests
+still running, runs the lifespan shutdown and closes the loop without waiting for
+them. So the lifespan shutdown first waits (up to ``drain_timeout``) for requests
+still finishing, then sends ``lifespan_shutdown``.
 
 Lifespan (``lifespan=True``): ``lifespan_startup(scope=...)`` is sent after the
 app's own startup completed and before the server is told; a receiver's failure is
@@ -218,6 +222,7 @@ async def lifespan(
         try:
             yield {STATE_KEY: owner}
         finally:
+            await owner.wait_for_requests()
             results = await signals.lifespan_shutdown.asend_robust(sender, scope=None)
             errors = [r for _, r in results if isinstance(r, BaseException)]
             if errors:  # each one was logged; the first fails the shutdown

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 import pytest
-from _asgi_support import LIFESPAN_SIGNALS, Driver, Recorder, connected
+from _asgi_support import LIFESPAN_SIGNALS, Driver, Recorder, connected, http_scope
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from starlette.applications import Starlette
@@ -293,3 +293,73 @@ async def test_lifespan_context_manager_shutdown_runs_every_receiver(
             pass
     assert rec.names() == ["lifespan_startup", "lifespan_shutdown"]
     assert any("flush failed" in r.getMessage() for r in caplog.records)
+
+
+async def _start_lifespan(
+    mw: SignalMiddleware, tg: Any, state: dict[str, Any], sent: list[str]
+) -> Any:
+    """Run *mw*'s lifespan in *tg*; return the stream that feeds it messages."""
+    feed, inbox = anyio.create_memory_object_stream[dict[str, Any]](10)
+
+    async def lifespan_send(message: Any) -> None:
+        sent.append(message["type"])
+
+    async def run() -> None:
+        async with inbox:
+            await mw({"type": "lifespan", "state": state}, inbox.receive, lifespan_send)
+
+    tg.start_soon(run)
+    await feed.send(STARTUP)
+    while not sent:
+        await anyio.sleep(0)
+    return feed
+
+
+@pytest.mark.parametrize("drain_timeout", [10.0, 0.05])
+async def test_shutdown_waits_for_requests_still_finishing(
+    drain_timeout: float, caplog: pytest.LogCaptureFixture
+) -> None:
+    """lifespan_shutdown waits for a request still sending request_finished (as
+    after a server cancelled it), bounded by drain_timeout with a warning."""
+    release = anyio.Event()
+    recorder = Recorder("async", LIFESPAN_SIGNALS)
+
+    async def slow(sender: object, **kwargs: Any) -> None:
+        recorder.note("finishing")
+        await release.wait()
+        recorder.note("finished")
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+    mw = SignalMiddleware(app, finished_timeout=None, drain_timeout=drain_timeout)
+    state: dict[str, Any] = {}
+    sent: list[str] = []
+    with (
+        recorder,
+        connected(builtin.request_finished, slow),
+    ):
+        async with anyio.create_task_group() as tg:
+            feed = await _start_lifespan(mw, tg, state, sent)
+            tg.start_soon(Driver([]).run, mw, http_scope("/", state=dict(state)))
+            while "finishing" not in recorder.names():
+                await anyio.sleep(0)
+            async with feed:
+                await feed.send(SHUTDOWN)
+                if drain_timeout > 1:
+                    for _ in range(20):
+                        await anyio.sleep(0)
+                    assert "lifespan_shutdown" not in recorder.names()
+                    release.set()
+                else:
+                    while "lifespan_shutdown" not in recorder.names():
+                        await anyio.sleep(0)
+                    release.set()
+    if drain_timeout > 1:
+        assert recorder.names()[1:] == ["finishing", "finished", "lifespan_shutdown"]
+    else:
+        assert recorder.names()[1:3] == ["finishing", "lifespan_shutdown"]
+        assert any("still running" in r.getMessage() for r in caplog.records)
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]

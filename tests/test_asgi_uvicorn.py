@@ -14,14 +14,23 @@ import time
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import httpx
 import pytest
 import uvicorn
-from _asgi_support import ALL_SIGNALS, Recorder, order_placed, starlette_app
+from _asgi_support import (
+    ALL_SIGNALS,
+    Recorder,
+    connected,
+    fastapi_app,
+    order_placed,
+    starlette_app,
+)
 from starlette.applications import Starlette
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
+import asignal.signals as builtin
 from asignal.asgi import ASGIApp, Receive, Scope, Send, SignalMiddleware
 
 if TYPE_CHECKING:
@@ -284,3 +293,74 @@ def test_custom_signal_handled_after_the_response(rec: Recorder) -> None:
         "lifespan_shutdown",
     ]
     assert rec.of("order_placed") == [{"order_id": 11}]
+
+
+def test_fastapi_background_task_sync_endpoint_and_after_response(
+    rec: Recorder,
+) -> None:
+    """FastAPI over real HTTP: the background task runs before request_finished,
+    and sends handed over by async and sync endpoints come after it."""
+    app = fastapi_app(rec)
+    app.add_middleware(SignalMiddleware)
+    with serve(app) as host, httpx.Client(base_url=f"http://{host}") as client:
+        assert client.post("/orders/3").json() == {"order_id": 3}
+        rec.wait_for("order_placed", 1)
+        assert client.get("/sync-items/4").json() == {"item_id": 4}
+        rec.wait_for("order_placed", 2)
+    assert rec.names() == [
+        "lifespan_startup",
+        "request_started",
+        "background task",
+        "request_finished",
+        "order_placed",
+        "request_started",
+        "sync endpoint",
+        "request_finished",
+        "order_placed",
+        "lifespan_shutdown",
+    ]
+    assert [kw["order_id"] for kw in rec.of("order_placed")] == [3, 4]
+
+
+def test_server_shutdown_cancels_a_request_in_flight(rec: Recorder) -> None:
+    """uvicorn cancels a request still running when its graceful-shutdown timeout
+    expires: request_finished is still sent once (shielded, its receivers can
+    await), with no exception reported, before lifespan_shutdown."""
+
+    async def awaiting(sender: object, **kwargs: Any) -> None:
+        await anyio.sleep(0.01)
+        rec.note("awaited in request_finished")
+
+    app = starlette_app(rec)
+    app.add_middleware(SignalMiddleware)
+    outcome: list[str] = []
+
+    def client(host: str) -> None:
+        try:
+            with httpx.stream("GET", f"http://{host}/slow-stream", timeout=10) as r:
+                for _ in r.iter_raw():
+                    pass
+            outcome.append("ended")  # pragma: no cover - depends on the server
+        except httpx.HTTPError as exc:
+            outcome.append(type(exc).__name__)
+
+    with (
+        connected(builtin.request_finished, awaiting),
+        serve(app, timeout_graceful_shutdown=0.2) as host,
+    ):
+        thread = threading.Thread(target=client, args=(host,), daemon=True)
+        thread.start()
+        rec.wait_for("first chunk sent")
+    thread.join(10)
+    assert outcome, "the client never returned"
+    assert "got_request_exception" not in rec.names()
+    assert rec.names().count("request_finished") == 1
+    names = rec.names()
+    assert names.index("awaited in request_finished") < names.index("lifespan_shutdown")
+    assert names.index("request_finished") < names.index("lifespan_shutdown")
+    assert finished(rec) == {
+        "status": 200,
+        "response_complete": False,
+        "aborted": False,
+        "close_code": None,
+    }
