@@ -5,21 +5,18 @@ A :class:`BackgroundSends` owns every delivery it accepts: a task group it opens
 ``__aexit__`` drains them within a timeout. No task is ever started anywhere else.
 The ASGI lifespan (``SignalMiddleware`` or ``asignal.asgi.lifespan()``) opens one and
 publishes it in the lifespan ``state`` under ``"asignal.background"``; request code
-reaches it through :func:`send_after_response` (inside ``SignalMiddleware``) or
-:func:`background_sends` (with any ASGI scope or a Starlette ``Request``).
+reaches it as ``_asgi_handoff`` describes.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from contextvars import Context, ContextVar, copy_context
+from contextvars import Context, copy_context
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
-from ._asgi_types import STATE_KEY
 from ._signal import Signal
 
 if TYPE_CHECKING:
@@ -28,34 +25,13 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup, TaskStatus
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-__all__ = [
-    "BackgroundBufferFull",
-    "BackgroundSends",
-    "BackgroundStatistics",
-    "NoBackgroundOwnerError",
-    "RequestSends",
-    "background_sends",
-    "request_sends",
-    "send_after_response",
-]
+__all__ = ["BackgroundBufferFull", "BackgroundSends", "BackgroundStatistics", "Job"]
 
 logger = logging.getLogger("asignal")
-
-_HOW_TO_FIX = (
-    "Give it an owner: wrap the outermost ASGI app in asignal.asgi.SignalMiddleware "
-    "and let the server run the lifespan (uvicorn runs it by default; in tests use "
-    "asgi_lifespan.LifespanManager and send requests to manager.app), or enter "
-    "asignal.asgi.lifespan() inside your app's lifespan= function. A mounted "
-    "sub-app's lifespan never runs: put the middleware on the outer app."
-)
 
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-class NoBackgroundOwnerError(RuntimeError):
-    """Raised when a background send has no :class:`BackgroundSends` to own it."""
 
 
 class BackgroundBufferFull(RuntimeError):
@@ -84,7 +60,10 @@ class BackgroundStatistics:
     """Sends never delivered: the owner closed or its drain timeout expired (logged)."""
 
 
-class _Job:
+class Job:
+    """One send handed over: the signal, its sender and kwargs, and the context
+    it runs in."""
+
     __slots__ = ("context", "kwargs", "sender", "signal")
 
     def __init__(
@@ -145,12 +124,12 @@ class BackgroundSends:
         self.drain_timeout = drain_timeout
         self.timeout = timeout
         self._tg: TaskGroup | None = None
-        self._send: MemoryObjectSendStream[_Job] | None = None
-        self._receive: MemoryObjectReceiveStream[_Job] | None = None
+        self._send: MemoryObjectSendStream[Job] | None = None
+        self._receive: MemoryObjectReceiveStream[Job] | None = None
         self._slots: anyio.Semaphore | None = None
         self._drained: anyio.Event | None = None
         self._state = "new"
-        self._holding: _Job | None = None
+        self._holding: Job | None = None
         self._queued = 0  # accepted, not yet started (buffered, handed over, held)
         self._reserved = 0
         self._requests = 0  # requests in flight (SignalMiddleware)
@@ -172,7 +151,7 @@ class BackgroundSends:
             raise RuntimeError(
                 "A BackgroundSends can be entered only once; create a new one."
             )
-        self._send, self._receive = anyio.create_memory_object_stream[_Job](
+        self._send, self._receive = anyio.create_memory_object_stream[Job](
             self.max_buffer
         )
         self._slots = anyio.Semaphore(self.concurrency)
@@ -276,7 +255,7 @@ class BackgroundSends:
             await self._slots.acquire()
         self._drained.set()
 
-    async def _deliver(self, job: _Job) -> None:
+    async def _deliver(self, job: Job) -> None:
         assert self._slots is not None
         try:
             results = await job.signal.asend_robust(
@@ -357,7 +336,7 @@ class BackgroundSends:
             abandoned=self._abandoned,
         )
 
-    def _make_job(self, signal: Signal, sender: object, kwargs: dict[str, Any]) -> _Job:
+    def _make_job(self, signal: Signal, sender: object, kwargs: dict[str, Any]) -> Job:
         given = cast("object", signal)
         if not isinstance(given, Signal):
             raise TypeError(
@@ -365,7 +344,7 @@ class BackgroundSends:
                 f"{signal!r}. Call it as "
                 "send_after_response(my_signal, sender, **kwargs)."
             )
-        return _Job(signal, sender, kwargs, copy_context())
+        return Job(signal, sender, kwargs, copy_context())
 
     def _check_room(self) -> None:
         if self._state != "open":
@@ -382,14 +361,14 @@ class BackgroundSends:
                 "with 'await signal.asend(...)' in the request."
             )
 
-    def _reserve(self, signal: Signal, sender: object, kwargs: dict[str, Any]) -> _Job:
+    def _reserve(self, signal: Signal, sender: object, kwargs: dict[str, Any]) -> Job:
         """Hold room for a send that a running request queues when it ends."""
         job = self._make_job(signal, sender, kwargs)
         self._check_room()
         self._reserved += 1
         return job
 
-    def _submit_reserved(self, jobs: list[_Job]) -> None:
+    def _submit_reserved(self, jobs: list[Job]) -> None:
         """Queue sends reserved by a request that has ended; never raises."""
         self._reserved -= len(jobs)
         for index, job in enumerate(jobs):
@@ -410,113 +389,3 @@ class BackgroundSends:
                 ", ".join(repr(j.signal) for j in lost),
             )
             return
-
-
-# -- finding the owner from request code ---------------------------------------------
-
-
-class RequestSends:
-    """The background sends of one request, queued when its response has ended.
-
-    ``SignalMiddleware`` makes one per request (and one, already ended, for the
-    lifespan) and sets it in a context variable for the code it runs.
-    """
-
-    __slots__ = ("_ended", "_jobs", "owner", "why_none")
-
-    def __init__(
-        self, owner: BackgroundSends | None, *, why_none: str = "", ended: bool = False
-    ) -> None:
-        self.owner = owner
-        self.why_none = why_none
-        self._jobs: list[_Job] = []
-        self._ended = ended
-
-    def add(self, signal: Signal, sender: object, kwargs: dict[str, Any]) -> None:
-        if self.owner is None:
-            raise NoBackgroundOwnerError(
-                f"send_after_response() has no owner for its send: {self.why_none}. "
-                + _HOW_TO_FIX
-            )
-        if self._ended:
-            self.owner.send_soon(signal, sender, **kwargs)
-        else:
-            self._jobs.append(self.owner._reserve(signal, sender, kwargs))  # pyright: ignore[reportPrivateUsage]
-
-    def end(self) -> None:
-        """Queue the held sends (the response has ended); never raises."""
-        self._ended = True
-        jobs, self._jobs = self._jobs, []
-        if jobs and self.owner is not None:
-            self.owner._submit_reserved(jobs)  # pyright: ignore[reportPrivateUsage]
-
-
-request_sends: ContextVar[RequestSends | None] = ContextVar(
-    "asignal.asgi.request_sends", default=None
-)
-
-
-def send_after_response(signal: Signal, sender: object, /, **kwargs: Any) -> None:
-    """Hand ``signal.asend_robust(sender, **kwargs)`` to the application, to be
-    delivered after this request's response has ended.
-
-    Call it from code that ``SignalMiddleware`` runs (an endpoint, a dependency, a
-    Starlette background task). The send is held until the wrapped app has returned
-    (the response is sent and its background tasks are done, or it raised) and
-    ``request_finished`` was sent, then queued on the lifespan's
-    :class:`BackgroundSends`, which delivers it in a copy of this call's context.
-    Called outside a request (the lifespan, or a delivery already running in the
-    background), the send is queued at once.
-
-    :raises NoBackgroundOwnerError: no lifespan-owned :class:`BackgroundSends` is
-        reachable from here (the message says why and how to fix it).
-    :raises BackgroundBufferFull: the owner's buffer is full; nothing waits.
-    """
-    current = request_sends.get()
-    if current is None:
-        raise NoBackgroundOwnerError(
-            "send_after_response() has no owner for its send: this code is not "
-            "running inside a request or lifespan handled by "
-            "asignal.asgi.SignalMiddleware. " + _HOW_TO_FIX
-        )
-    current.add(signal, sender, kwargs)
-
-
-def find_owner(scope: Mapping[str, Any]) -> tuple[BackgroundSends | None, str]:
-    """The owner published in *scope*'s lifespan state, or None and why not."""
-    state = scope.get("state")
-    if state is None:
-        return None, (
-            "the request's ASGI scope has no lifespan 'state' (the server did not "
-            "run the lifespan, as a test client without lifespan does, or it does "
-            "not support lifespan state)"
-        )
-    owner = state.get(STATE_KEY)
-    if not isinstance(owner, BackgroundSends):
-        return None, (
-            f"the lifespan state has no {STATE_KEY!r} entry (the lifespan that ran "
-            "was not asignal's, as for a mounted sub-app, or SignalMiddleware was "
-            "given lifespan=False without asignal.asgi.lifespan())"
-        )
-    return owner, ""
-
-
-def background_sends(scope_or_request: object) -> BackgroundSends:
-    """The lifespan's :class:`BackgroundSends` for an ASGI *scope* or for an object
-    with a ``.scope`` (a Starlette/FastAPI ``Request`` or ``WebSocket``).
-
-    Its :meth:`~BackgroundSends.send_soon` queues a send at once; use it where
-    ``SignalMiddleware`` does not run (with ``asignal.asgi.lifespan()`` alone).
-
-    :raises NoBackgroundOwnerError: the scope carries no asignal lifespan state.
-    """
-    scope: object = getattr(scope_or_request, "scope", scope_or_request)
-    if not isinstance(scope, Mapping):
-        raise TypeError(
-            "background_sends() takes an ASGI scope or a Request/WebSocket with a "
-            f".scope, got {scope_or_request!r}."
-        )
-    owner, why = find_owner(cast("Mapping[str, Any]", scope))
-    if owner is None:
-        raise NoBackgroundOwnerError(f"No background owner: {why}. {_HOW_TO_FIX}")
-    return owner

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from . import signals
-from ._asgi_background import BackgroundSends, RequestSends, request_sends
+from ._asgi_background import BackgroundSends
+from ._asgi_handoff import RequestSends, request_sends
 from ._asgi_types import STATE_KEY, ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:

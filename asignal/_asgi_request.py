@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from . import signals
-from ._asgi_background import RequestSends, find_owner, request_sends
+from ._asgi_handoff import RequestSends, find_owner, request_sends
 
 if TYPE_CHECKING:
     from ._asgi_types import ASGIApp, Message, Receive, Scope, Send

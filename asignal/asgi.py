@@ -74,9 +74,9 @@ from . import signals
 from ._asgi_background import BackgroundBufferFull as BackgroundBufferFull
 from ._asgi_background import BackgroundSends as BackgroundSends
 from ._asgi_background import BackgroundStatistics as BackgroundStatistics
-from ._asgi_background import NoBackgroundOwnerError as NoBackgroundOwnerError
-from ._asgi_background import background_sends as background_sends
-from ._asgi_background import send_after_response as send_after_response
+from ._asgi_handoff import NoBackgroundOwnerError as NoBackgroundOwnerError
+from ._asgi_handoff import background_sends as background_sends
+from ._asgi_handoff import send_after_response as send_after_response
 from ._asgi_lifespan import run_lifespan
 from ._asgi_request import handle_connection
 from ._asgi_types import STATE_KEY as STATE_KEY

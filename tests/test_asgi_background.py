@@ -437,7 +437,7 @@ async def test_request_ending_after_the_owner_closed(
 ) -> None:
     """Sends a request reserved, when it ends after the owner closed, are counted
     as abandoned and logged, not lost silently."""
-    from asignal._asgi_background import RequestSends
+    from asignal._asgi_handoff import RequestSends
 
     async with BackgroundSends() as owner:
         sends = RequestSends(owner)

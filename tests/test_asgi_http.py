@@ -541,3 +541,21 @@ def test_logging_uses_the_asignal_logger() -> None:
     import asignal._asgi_request as request_module
 
     assert request_module.logger is logging.getLogger("asignal")
+
+
+def test_asgi_module_imports_no_framework() -> None:
+    """asignal.asgi is pure ASGI: importing it loads no web framework or server,
+    and importing asignal does not load asignal.asgi."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, asignal; assert 'asignal.asgi' not in sys.modules; "
+        "import asignal.asgi; "
+        "bad = {'starlette', 'fastapi', 'uvicorn', 'httpx', 'asgiref', 'trio'}; "
+        "print(sorted(bad & {m.split('.')[0] for m in sys.modules}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
