@@ -62,6 +62,13 @@ The lifespan also opens a :class:`BackgroundSends` owner, publishes it in the
 lifespan state as ``"asignal.background"`` and drains it after ``lifespan_shutdown``
 and before the app's shutdown.
 
+Background delivery: :func:`send_after_response` in request code holds a send
+until the response has ended, then queues it on that owner, which delivers it with
+``asend_robust`` in its own task group (a full buffer raises
+:class:`BackgroundBufferFull` at once; see :class:`BackgroundSends`). Where no
+asignal lifespan ran there is no owner and it raises
+:class:`NoBackgroundOwnerError`, saying how to give it one.
+
 The middleware keeps no per-request state: everything lives in the call.
 """
 
