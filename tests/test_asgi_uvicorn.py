@@ -187,7 +187,7 @@ def test_client_disconnect_mid_stream(rec: Recorder) -> None:
 
 def test_websocket_accept_close_reject_and_client_close(rec: Recorder) -> None:
     """Websockets over a real connection: an echo the app closes, a rejection (HTTP
-    403), and a client that closes first."""
+    403), a client that closes first, and an app error after the handshake."""
     app = starlette_app(rec)
     app.add_middleware(SignalMiddleware)
     with serve(app) as host:
@@ -206,7 +206,10 @@ def test_websocket_accept_close_reject_and_client_close(rec: Recorder) -> None:
         with ws_connect(f"ws://{host}/ws/wait") as ws:
             ws.send("ping")
         rec.wait_for("request_finished", 3)
-    echo, reject, client_closed = (
+        with ws_connect(f"ws://{host}/ws/error") as ws, pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+        rec.wait_for("request_finished", 4)
+    echo, reject, client_closed, error = (
         {k: v for k, v in kw.items() if k != "scope"}
         for kw in rec.of("request_finished")
     )
@@ -228,7 +231,14 @@ def test_websocket_accept_close_reject_and_client_close(rec: Recorder) -> None:
         "aborted": True,
         "close_code": 1000,
     }
-    assert "got_request_exception" not in rec.names()
+    assert error == {
+        "status": None,
+        "response_complete": False,
+        "aborted": False,
+        "close_code": None,
+    }
+    [report] = rec.of("got_request_exception")
+    assert (str(report["exception"]), report["response_started"]) == ("ws boom", True)
     assert "ws disconnect seen" in rec.names()
 
 
