@@ -11,23 +11,30 @@ reaches it as ``_asgi_handoff`` describes.
 from __future__ import annotations
 
 import logging
+import threading
 from contextvars import Context, copy_context
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 
 from ._signal import Signal
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
     from anyio.abc import TaskGroup, TaskStatus
+    from anyio.lowlevel import EventLoopToken
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 __all__ = ["BackgroundBufferFull", "BackgroundSends", "BackgroundStatistics", "Job"]
 
 logger = logging.getLogger("asignal")
+
+T = TypeVar("T")
 
 
 def _is_int(value: object) -> bool:
@@ -90,8 +97,10 @@ class BackgroundSends:
     :param concurrency: how many sends are delivered at once. With 1 (the default)
         sends are delivered one after another in the order they were queued.
     :param drain_timeout: seconds that leaving the ``async with`` block waits for
-        the queued and running sends; past it they are cancelled, and each one not
-        delivered is counted as abandoned and logged at ERROR.
+        the queued and running sends (and for the sends that those deliveries make
+        in turn, which are still accepted while draining); past it they are
+        cancelled, and each one not delivered is counted as abandoned and logged at
+        ERROR.
     :param timeout: seconds for each send (``asend_robust(timeout=...)``): receivers
         still running then are cancelled and get a logged ``TimeoutError`` result.
 
@@ -128,7 +137,10 @@ class BackgroundSends:
         self._receive: MemoryObjectReceiveStream[Job] | None = None
         self._slots: anyio.Semaphore | None = None
         self._drained: anyio.Event | None = None
+        self._idle: anyio.Event | None = None
         self._state = "new"
+        self._token: EventLoopToken | None = None
+        self._loop_thread = 0
         self._holding: Job | None = None
         self._queued = 0  # accepted, not yet started (buffered, handed over, held)
         self._reserved = 0
@@ -156,6 +168,8 @@ class BackgroundSends:
         )
         self._slots = anyio.Semaphore(self.concurrency)
         self._drained = anyio.Event()
+        self._token = anyio.lowlevel.current_token()
+        self._loop_thread = threading.get_ident()
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         self._state = "open"
@@ -172,13 +186,20 @@ class BackgroundSends:
         assert self._tg is not None
         assert self._send is not None
         assert self._drained is not None
-        self._state = "closing"
-        self._send.close()  # the consumer delivers what is buffered, then stops
         if exc_type is None:
             # Shielded but bounded: a shutdown that is being cancelled still gets
-            # drain_timeout seconds to deliver what the requests handed over.
+            # drain_timeout seconds to deliver what the requests handed over. While
+            # draining, sends made by the deliveries themselves are still accepted.
+            self._state = "draining"
             with anyio.move_on_after(self.drain_timeout, shield=True):
+                while self._queued or self._running:
+                    self._idle = anyio.Event()
+                    await self._idle.wait()
+                self._state = "closing"
+                self._send.close()  # the consumer sees the end of the stream
                 await self._drained.wait()
+        self._state = "closing"
+        self._send.close()
         if not self._drained.is_set():
             self._abandon_rest(
                 f"the drain timeout of {self.drain_timeout} s expired"
@@ -279,6 +300,8 @@ class BackgroundSends:
         finally:
             self._running -= 1
             self._slots.release()
+            if not (self._queued or self._running) and self._idle is not None:
+                self._idle.set()
 
     def _abandon_rest(self, reason: str) -> None:
         """Count and log every send that will not be delivered."""
@@ -314,14 +337,27 @@ class BackgroundSends:
 
         Returns at once; the send runs in a copy of the caller's context.
 
+        Thread-safe: from a worker thread (a sync endpoint or receiver), the send is
+        queued on the owner's event loop, and this waits for that.
+
         :raises BackgroundBufferFull: *max_buffer* sends are already waiting.
-        :raises RuntimeError: the owner is not open (not entered yet, or closing).
+        :raises RuntimeError: the owner is not open (not entered yet, or closed;
+            while it drains at exit it still accepts sends).
         """
-        job = self._make_job(signal, sender, kwargs)
+        self._on_loop(self._queue, self._make_job(signal, sender, kwargs))
+
+    def _queue(self, job: Job) -> None:
         self._check_room()
         assert self._send is not None
         self._send.send_nowait(job)
         self._queued += 1
+
+    def _on_loop(self, fn: Callable[[Job], T], job: Job) -> T:
+        """Run *fn* on the owner's event loop thread (directly if already there):
+        memory streams and these counters belong to that loop."""
+        if self._token is None or threading.get_ident() == self._loop_thread:
+            return fn(job)
+        return anyio.from_thread.run_sync(fn, job, token=self._token)
 
     def statistics(self) -> BackgroundStatistics:
         """The current counters (see :class:`BackgroundStatistics`)."""
@@ -347,7 +383,7 @@ class BackgroundSends:
         return Job(signal, sender, kwargs, copy_context())
 
     def _check_room(self) -> None:
-        if self._state != "open":
+        if self._state not in ("open", "draining"):
             raise RuntimeError(
                 f"This BackgroundSends is {self._state}: it accepts sends only inside "
                 "its 'async with' block (from the lifespan's startup to its shutdown)."
@@ -362,8 +398,11 @@ class BackgroundSends:
             )
 
     def _reserve(self, signal: Signal, sender: object, kwargs: dict[str, Any]) -> Job:
-        """Hold room for a send that a running request queues when it ends."""
-        job = self._make_job(signal, sender, kwargs)
+        """Hold room for a send that a running request queues when it ends
+        (thread-safe, like :meth:`send_soon`)."""
+        return self._on_loop(self._reserve_now, self._make_job(signal, sender, kwargs))
+
+    def _reserve_now(self, job: Job) -> Job:
         self._check_room()
         self._reserved += 1
         return job
@@ -372,7 +411,7 @@ class BackgroundSends:
         """Queue sends reserved by a request that has ended; never raises."""
         self._reserved -= len(jobs)
         for index, job in enumerate(jobs):
-            if self._state == "open" and self._send is not None:
+            if self._state in ("open", "draining") and self._send is not None:
                 try:
                     self._send.send_nowait(job)
                 except anyio.WouldBlock:  # pragma: no cover - room was reserved

@@ -36,6 +36,7 @@ from asignal.asgi import (
     lifespan,
     send_after_response,
 )
+from asignal.signals import lifespan_startup as builtin_startup
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -449,3 +450,30 @@ async def test_request_ending_after_the_owner_closed(
     assert any(
         "request ended after the owner closed" in r.getMessage() for r in caplog.records
     )
+
+
+async def test_sends_from_worker_threads_reach_the_owner() -> None:
+    """Sync code in worker threads (a sync lifespan receiver, a sync receiver of a
+    background delivery) hands sends over safely through the owner's loop."""
+    follow_up = Signal(name="tests.follow_up", providing_args=["order_id"])
+    got: list[tuple[str, int]] = []
+
+    def on_startup(sender: object, **kwargs: Any) -> None:
+        send_after_response(order_placed, "startup", order_id=1)
+
+    def on_order(sender: object, order_id: int, **kwargs: Any) -> None:
+        got.append(("order", order_id))
+        send_after_response(follow_up, "shop", order_id=order_id)
+
+    def on_follow_up(sender: object, order_id: int, **kwargs: Any) -> None:
+        got.append(("follow-up", order_id))
+
+    app = SignalMiddleware(Starlette())
+    with (
+        connected(builtin_startup, on_startup),
+        connected(order_placed, on_order),
+        connected(follow_up, on_follow_up),
+    ):
+        async with LifespanManager(app):
+            pass
+    assert got == [("order", 1), ("follow-up", 1)]
