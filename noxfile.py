@@ -1,7 +1,7 @@
 # /// script
 # dependencies = ["nox>=2025.02.09"]
 # ///
-"""Development sessions: ``nox -s tests``, ``lint``, ``typing``, ``examples``, ``bench``.
+"""Development sessions: ``tests``, ``lint``, ``typing``, ``examples`` and ``bench``.
 
 ``tests`` runs on every Python from 3.10 to 3.13 that is on PATH (nox skips the
 missing ones with a message, and fails on them in CI). The package is installed from

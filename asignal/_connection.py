@@ -60,12 +60,14 @@ def is_async_callable(fn: object) -> bool:
         fn = fn.func
     if inspect.iscoroutinefunction(fn):
         return True
-    call = getattr(type(fn), "__call__", None)
-    if call is not None and not inspect.isfunction(fn) and not inspect.ismethod(fn):
-        return inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(
-            getattr(fn, "__call__", None)
-        )
-    return False
+    if inspect.isfunction(fn) or inspect.ismethod(fn) or not callable(fn):
+        return False
+    # A callable instance: its class's `async def __call__` (or one marked with
+    # inspect.markcoroutinefunction on the instance's bound __call__).
+    instance: Any = fn
+    return inspect.iscoroutinefunction(
+        type(instance).__call__
+    ) or inspect.iscoroutinefunction(instance.__call__)
 
 
 def validate_receiver(receiver: object) -> None:
@@ -230,7 +232,7 @@ class Connection:
             target = target.func
         code = getattr(target, "__code__", None)
         if code is None:
-            code = getattr(getattr(type(target), "__call__", None), "__code__", None)
+            code = getattr(type(target).__call__, "__code__", None)
         return ReceiverInfo(
             receiver=fn,
             name=describe_callable(fn),

@@ -14,6 +14,7 @@ context, which has the same observable effect.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
@@ -43,9 +44,12 @@ _MISSING: Any = object()
 Call = tuple[Callable[..., Any], bool, bool]
 
 
-def log_failure(signal: Signal, receiver: object, exc: BaseException, method: str) -> None:
+def log_failure(
+    signal: Signal, receiver: object, exc: BaseException, method: str
+) -> None:
     """Log a receiver failure at ERROR with its traceback; never raises."""
-    try:
+    # A broken handler or formatter must not break a robust send.
+    with contextlib.suppress(Exception):
         logger.error(
             "Error calling %s in %r.%s(): %s",
             describe_callable(receiver),
@@ -54,8 +58,6 @@ def log_failure(signal: Signal, receiver: object, exc: BaseException, method: st
             _describe_exception(exc),
             exc_info=exc,
         )
-    except Exception:  # pragma: no cover - logging must not break a robust send
-        pass
 
 
 def _describe_exception(exc: BaseException) -> str:
@@ -120,7 +122,9 @@ async def run_concurrently(
             if robust:
                 with anyio.CancelScope(deadline=deadline) as scope:
                     try:
-                        results[index] = await receiver(signal=signal, sender=sender, **named)
+                        results[index] = await receiver(
+                            signal=signal, sender=sender, **named
+                        )
                     except Exception as exc:
                         results[index] = exc
                         log_failure(signal, receiver, exc, method)
@@ -131,12 +135,18 @@ async def run_concurrently(
         finally:
             contexts[index] = copy_context()
 
-    async def run_in_thread(index: int, receiver: Callable[..., Any], ctx: Context) -> None:
-        call = functools.partial(ctx.run, receiver, signal=signal, sender=sender, **named)
+    async def run_in_thread(
+        index: int, receiver: Callable[..., Any], ctx: Context
+    ) -> None:
+        call = functools.partial(
+            ctx.run, receiver, signal=signal, sender=sender, **named
+        )
         if robust:
             with anyio.CancelScope(deadline=deadline) as scope:
                 try:
-                    results[index] = await anyio.to_thread.run_sync(call, limiter=limiter)
+                    results[index] = await anyio.to_thread.run_sync(
+                        call, limiter=limiter
+                    )
                 except Exception as exc:
                     results[index] = exc
                     log_failure(signal, receiver, exc, method)
@@ -171,7 +181,7 @@ async def run_concurrently(
                         tg.create_task(run_in_thread(index, receiver, ctx))
     except BaseExceptionGroup as group:
         raise unwrap_group(group) from None
-    return [(call[0], result) for call, result in zip(calls, results)]
+    return [(call[0], result) for call, result in zip(calls, results, strict=True)]
 
 
 def _timed_out(

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._signal import Signal
 
-__all__ = ["Observer", "active", "add_observer", "intercept", "muted", "remove_observer"]
+__all__ = [
+    "Observer",
+    "active",
+    "add_observer",
+    "intercept",
+    "muted",
+    "remove_observer",
+]
 
 #: ``observer(signal, sender, kwargs, method)``, called for every send of every signal
 #: while registered, before receivers run and even when the signal is muted.
@@ -71,7 +78,9 @@ def mute_exit() -> None:
         _recompute()
 
 
-def intercept(signal: Signal, sender: object, kwargs: dict[str, Any], method: str) -> bool:
+def intercept(
+    signal: Signal, sender: object, kwargs: dict[str, Any], method: str
+) -> bool:
     """Report the send to every observer; return True if *signal* is muted here."""
     for observer in _observers:
         observer(signal, sender, kwargs, method)

@@ -141,7 +141,9 @@ class Signal:
         self._limiters = anyio.lowlevel.RunVar[anyio.CapacityLimiter](
             f"asignal-thread-limiter-{id(self):x}"
         )
-        self._check_args = self.providing_args is not None and (strict or _debug_enabled())
+        self._check_args = self.providing_args is not None and (
+            strict or _debug_enabled()
+        )
         #: Held while the connections change; Django tooling takes it too.
         self.lock = threading.Lock()
         self._entries: dict[tuple[Hashable, int], Connection] = {}
@@ -320,7 +322,9 @@ class Signal:
                         for_any.append(connection)
                     else:
                         by_sender.setdefault(skey, []).append(connection)
-                plans = {skey: _Plan(for_any + only) for skey, only in by_sender.items()}
+                plans = {
+                    skey: _Plan(for_any + only) for skey, only in by_sender.items()
+                }
                 routing = self._routing = (plans, _Plan(for_any))
             return routing
 
@@ -357,7 +361,9 @@ class Signal:
             raise TypeError(message)
         warnings.warn(message, SignalArgumentsWarning, stacklevel=3)
 
-    def send(self, sender: object = _MISSING, /, **named: Any) -> list[tuple[Callable[..., Any], Any]]:
+    def send(
+        self, sender: object = _MISSING, /, **named: Any
+    ) -> list[tuple[Callable[..., Any], Any]]:
         """Call every receiver for *sender* and return ``[(receiver, result), ...]``.
 
         Blocking. Receivers are called in call order (priority, then connection
@@ -391,7 +397,9 @@ class Signal:
         for deref in plan.derefs:
             receiver = deref()
             if receiver is not None:
-                results.append((receiver, receiver(signal=self, sender=sender, **named)))
+                results.append(
+                    (receiver, receiver(signal=self, sender=sender, **named))
+                )
         return results
 
     def send_robust(
@@ -413,7 +421,9 @@ class Signal:
             return []
         plan = self._plan(sender)
         if plan.has_async:
-            return self._send_blocking(plan, sender, named, robust=True, method="send_robust")
+            return self._send_blocking(
+                plan, sender, named, robust=True, method="send_robust"
+            )
         results: list[tuple[Callable[..., Any], Any]] = []
         for deref in plan.derefs:
             receiver = deref()
@@ -428,7 +438,13 @@ class Signal:
         return results
 
     def _send_blocking(
-        self, plan: _Plan, sender: object, named: dict[str, Any], *, robust: bool, method: str
+        self,
+        plan: _Plan,
+        sender: object,
+        named: dict[str, Any],
+        *,
+        robust: bool,
+        method: str,
     ) -> list[tuple[Callable[..., Any], Any]]:
         check_can_block(f"{self!r}.{method}(...)")
         results: list[tuple[Callable[..., Any], Any]] = []
@@ -478,7 +494,12 @@ class Signal:
         return results
 
     async def asend(
-        self, sender: object = _MISSING, /, *, timeout: float | None = None, **named: Any
+        self,
+        sender: object = _MISSING,
+        /,
+        *,
+        timeout: float | None = None,
+        **named: Any,
     ) -> list[tuple[Callable[..., Any], Any]]:
         """Run every receiver for *sender* concurrently; return
         ``[(receiver, result), ...]`` in call order, whatever order they finish in.
@@ -518,10 +539,17 @@ class Signal:
                 return [(receiver, await receiver(signal=self, sender=sender, **named))]
             with anyio.fail_after(timeout):
                 return [(receiver, await receiver(signal=self, sender=sender, **named))]
-        return await self._asend_concurrently(plan, sender, named, False, timeout, "asend")
+        return await self._asend_concurrently(
+            plan, sender, named, False, timeout, "asend"
+        )
 
     async def asend_robust(
-        self, sender: object = _MISSING, /, *, timeout: float | None = None, **named: Any
+        self,
+        sender: object = _MISSING,
+        /,
+        *,
+        timeout: float | None = None,
+        **named: Any,
     ) -> list[tuple[Callable[..., Any], Any]]:
         """Like :meth:`asend`, but every receiver runs to the end: an ``Exception``
         becomes that receiver's result and is logged at ERROR on the ``asignal``
@@ -538,7 +566,9 @@ class Signal:
         if not self._entries:
             return []
         plan = self._plan(sender)
-        return await self._asend_concurrently(plan, sender, named, True, timeout, "asend_robust")
+        return await self._asend_concurrently(
+            plan, sender, named, True, timeout, "asend_robust"
+        )
 
     async def _asend_concurrently(
         self,
@@ -550,7 +580,8 @@ class Signal:
         method: str,
     ) -> list[tuple[Callable[..., Any], Any]]:
         calls: list[Call] = [
-            (fn, connection.is_async, connection.inline) for connection, fn in plan.live()
+            (fn, connection.is_async, connection.inline)
+            for connection, fn in plan.live()
         ]
         if not calls:
             return []
@@ -578,8 +609,9 @@ def _pop_sender(named: dict[str, Any], method: str) -> object:
     except KeyError:
         raise TypeError(
             f"{method}() needs the sender: pass it positionally, "
-            f"signal.{method}(MyModel, ...), or as signal.{method}(sender=MyModel, ...); "
-            "use sender=None for no particular sender."
+            f"signal.{method}(MyModel, ...), or as "
+            f"signal.{method}(sender=MyModel, ...); use sender=None for no particular "
+            "sender."
         ) from None
 
 
@@ -605,10 +637,14 @@ def receiver(
         @receiver(post_save, sender=MyModel)
         def on_saved(sender, instance, created, **kwargs): ...
     """
-    signals: Sequence[Signal] = (signal,) if isinstance(signal, Signal) else tuple(signal)
+    signals: Sequence[Signal] = (
+        (signal,) if isinstance(signal, Signal) else tuple(signal)
+    )
     for each in signals:
         if not isinstance(each, Signal):
-            raise TypeError(f"@receiver() takes a Signal or a list of them, got {each!r}.")
+            raise TypeError(
+                f"@receiver() takes a Signal or a list of them, got {each!r}."
+            )
 
     def decorator(func: F) -> F:
         for each in signals:
