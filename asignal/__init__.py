@@ -24,9 +24,12 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-# Show the public path in reprs, tracebacks and pickles.
-for _name in __all__:
-    getattr(globals()[_name], "__module__", None) and setattr(
-        globals()[_name], "__module__", __name__
-    )
-del _name
+
+def _publish() -> None:
+    # Show the public path, asignal.X, in reprs, tracebacks and pickles.
+    for name in __all__:
+        globals()[name].__module__ = __name__
+
+
+_publish()
+del _publish

@@ -30,9 +30,10 @@ def lookup_key(obj: object) -> Hashable:
     A bound method is identified by its instance and function, so that ``obj.method``
     fetched twice gives the same key; everything else by ``id()``.
     """
-    if hasattr(obj, "__func__") and hasattr(obj, "__self__"):
-        return (id(obj.__self__), id(obj.__func__))
-    return id(obj)
+    method: Any = obj
+    if hasattr(method, "__func__") and hasattr(method, "__self__"):
+        return (id(method.__self__), id(method.__func__))
+    return id(method)
 
 
 def sender_key(sender: object) -> int:
@@ -85,7 +86,7 @@ def validate_receiver(receiver: object) -> None:
             f"Signal receivers must be callable, got {receiver!r} "
             f"of type {type(receiver).__qualname__}."
         )
-    target = receiver
+    target: Any = receiver
     while isinstance(target, functools.partial):
         target = target.func
     if inspect.isasyncgenfunction(target) or inspect.isgeneratorfunction(target):
@@ -182,7 +183,7 @@ class Connection:
         if weak:
             try:
                 if hasattr(receiver, "__self__") and hasattr(receiver, "__func__"):
-                    self.deref = weakref.WeakMethod(receiver, on_death)  # type: ignore[arg-type]
+                    self.deref = weakref.WeakMethod(receiver, on_death)
                 else:
                     self.deref = weakref.ref(receiver, on_death)
             except TypeError:

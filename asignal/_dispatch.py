@@ -21,7 +21,7 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 from contextvars import Context, copy_context
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import anyio.to_thread
@@ -81,9 +81,12 @@ def unwrap_group(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The exception to raise for a task group's failure: a lone receiver error is
     re-raised as itself (so ``except ValueError`` works); several stay a group."""
     exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
+    while isinstance(exc, BaseExceptionGroup):
+        members = cast("tuple[BaseException, ...]", exc.exceptions)
+        if len(members) != 1:
+            break
+        exc = members[0]
+    return exc  # pyright: ignore[reportUnknownVariableType]
 
 
 async def run_concurrently(

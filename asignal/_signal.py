@@ -67,7 +67,7 @@ class _Plan:
         self.single_async = len(connections) == 1 and connections[0].is_async
 
     def live(self) -> list[tuple[Connection, Callable[..., Any]]]:
-        pairs = []
+        pairs: list[tuple[Connection, Callable[..., Any]]] = []
         for connection in self.connections:
             fn = connection.deref()
             if fn is not None:
@@ -89,7 +89,7 @@ class _PlanCache:
         self._signal = signal
 
     def clear(self) -> None:
-        self._signal._routing = None
+        self._signal._routing = None  # pyright: ignore[reportPrivateUsage]
 
 
 class Signal:
@@ -192,7 +192,7 @@ class Signal:
         changes nothing: the first connection stays, with its priority.
         """
         validate_receiver(receiver)
-        if not isinstance(priority, int):
+        if not isinstance(priority, int):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"priority must be an int, got {priority!r}.")
         key = (
             dispatch_uid if dispatch_uid is not None else lookup_key(receiver),
@@ -276,9 +276,9 @@ class Signal:
 
     @receivers.setter
     def receivers(self, connections: Iterable[Connection]) -> None:
-        entries = {}
+        entries: dict[tuple[Hashable, int], Connection] = {}
         for connection in connections:
-            if not isinstance(connection, Connection):
+            if not isinstance(connection, Connection):  # pyright: ignore[reportUnnecessaryIsInstance]
                 raise TypeError(
                     "signal.receivers only takes Connection entries, such as a list "
                     f"read from signal.receivers earlier; got {connection!r}."
@@ -348,7 +348,7 @@ class Signal:
         extra = sorted(named.keys() - declared)
         if not (missing or extra):
             return
-        parts = []
+        parts: list[str] = []
         if missing:
             parts.append(f"missing {', '.join(missing)}")
         if extra:
@@ -393,7 +393,7 @@ class Signal:
         plan = routing[0].get(id(sender), routing[1])
         if plan.has_async:
             return self._send_blocking(plan, sender, named, robust=False, method="send")
-        results = []
+        results: list[tuple[Callable[..., Any], Any]] = []
         for deref in plan.derefs:
             receiver = deref()
             if receiver is not None:
@@ -641,7 +641,7 @@ def receiver(
         (signal,) if isinstance(signal, Signal) else tuple(signal)
     )
     for each in signals:
-        if not isinstance(each, Signal):
+        if not isinstance(each, Signal):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(
                 f"@receiver() takes a Signal or a list of them, got {each!r}."
             )
