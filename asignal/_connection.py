@@ -74,7 +74,7 @@ def is_async_callable(fn: object) -> bool:
 def validate_receiver(receiver: object) -> None:
     """Raise a ``TypeError``/``ValueError`` that says how to fix a bad receiver."""
     if inspect.iscoroutine(receiver):
-        name = getattr(receiver, "__qualname__", "handler")
+        name = getattr(receiver, "__name__", "handler")
         receiver.close()  # we will never await it: avoid a second, misleading warning
         raise TypeError(
             f"connect() got a coroutine object ({name}(...)), not a receiver. "

@@ -1,0 +1,379 @@
+"""asend() and asend_robust(): concurrency, order, failures, cancellation, timeouts.
+
+Every test runs on asyncio and on trio.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from typing import Any
+
+import anyio
+import pytest
+
+from asignal import Signal
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import ExceptionGroup
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_nothing_connected(signal: Signal) -> None:
+    """asend with no receivers returns []."""
+    assert await signal.asend(None) == []
+    assert await signal.asend_robust(None) == []
+
+
+async def test_async_receivers_run_concurrently(signal: Signal) -> None:
+    """Each receiver waits for all the others to have started: only concurrency
+    lets this finish."""
+    started = 0
+    all_started = anyio.Event()
+
+    def make_waiter() -> Any:
+        async def waiter(sender: object, **kwargs: Any) -> str:
+            nonlocal started
+            started += 1
+            if started == 3:
+                all_started.set()
+            await all_started.wait()
+            return "done"
+
+        return waiter
+
+    for _ in range(3):
+        signal.connect(make_waiter(), weak=False)
+    with anyio.fail_after(5):
+        results = await signal.asend(None)
+    assert [result for _, result in results] == ["done"] * 3
+
+
+async def test_results_in_call_order_whatever_finishes_first(signal: Signal) -> None:
+    """The slow first receiver still comes first in the results."""
+    fast_done = anyio.Event()
+
+    async def slow(sender: object, **kwargs: Any) -> str:
+        await fast_done.wait()
+        return "slow"
+
+    async def fast(sender: object, **kwargs: Any) -> str:
+        fast_done.set()
+        return "fast"
+
+    def sync(sender: object, **kwargs: Any) -> str:
+        return "sync"
+
+    signal.connect(slow)
+    signal.connect(sync)
+    signal.connect(fast)
+    with anyio.fail_after(5):
+        results = await signal.asend(None)
+    assert results == [(slow, "slow"), (sync, "sync"), (fast, "fast")]
+
+
+async def test_eight_blocking_sync_receivers_run_at_once(signal: Signal) -> None:
+    """Sync receivers run in worker threads concurrently: a barrier of 8 passes."""
+    barrier = threading.Barrier(8, timeout=10)
+    receivers = []
+    for i in range(8):
+
+        def blocking(sender: object, _i: int = i, **kwargs: Any) -> int:
+            barrier.wait()
+            return _i
+
+        receivers.append(blocking)
+        signal.connect(blocking)
+    results = await signal.asend(None)
+    assert [r for _, r in results] == list(range(8))
+
+
+async def test_sync_and_async_receivers_overlap(signal: Signal) -> None:
+    """A sync receiver in its thread waits for an async receiver on the loop."""
+    from_loop = threading.Event()
+
+    def sync(sender: object, **kwargs: Any) -> str:
+        assert from_loop.wait(10)
+        return "sync"
+
+    async def set_it(sender: object, **kwargs: Any) -> str:
+        await anyio.sleep(0)
+        from_loop.set()
+        return "async"
+
+    signal.connect(sync)
+    signal.connect(set_it)
+    assert [r for _, r in await signal.asend(None)] == ["sync", "async"]
+
+
+async def test_thread_limit_bounds_concurrent_threads() -> None:
+    """Signal(thread_limit=1) runs its sync receivers one at a time."""
+    signal = Signal(thread_limit=1)
+    running = 0
+    peak = 0
+    lock = threading.Lock()
+    receivers = []
+    for _ in range(4):
+
+        def work(sender: object, **kwargs: Any) -> None:
+            nonlocal running, peak
+            with lock:
+                running += 1
+                peak = max(peak, running)
+            threading.Event().wait(0.01)
+            with lock:
+                running -= 1
+
+        receivers.append(work)
+        signal.connect(work)
+    await signal.asend(None)
+    assert peak == 1
+    assert signal.thread_limiter.total_tokens == 1
+
+
+async def test_inline_sync_receiver_runs_on_the_loop_thread(signal: Signal) -> None:
+    """inline=True keeps a cheap sync receiver off the thread pool."""
+    loop_thread = threading.get_ident()
+
+    def cheap(sender: object, **kwargs: Any) -> int:
+        return threading.get_ident()
+
+    def threaded(sender: object, **kwargs: Any) -> int:
+        return threading.get_ident()
+
+    signal.connect(cheap, inline=True)
+    signal.connect(threaded)
+    (_, inline_ident), (_, thread_ident) = await signal.asend(None)
+    assert inline_ident == loop_thread
+    assert thread_ident != loop_thread
+
+
+async def test_one_failure_raised_as_itself_and_cancels_siblings(
+    signal: Signal,
+) -> None:
+    """The failing receiver's exception is re-raised as itself; the others are
+    cancelled rather than left running."""
+    cancelled = anyio.Event()
+
+    async def sleeper(sender: object, **kwargs: Any) -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cancelled.set()
+
+    async def failing(sender: object, **kwargs: Any) -> None:
+        await anyio.sleep(0)
+        raise ValueError("receiver failed")
+
+    signal.connect(sleeper)
+    signal.connect(failing)
+    with anyio.fail_after(5), pytest.raises(ValueError, match="receiver failed"):
+        await signal.asend(None)
+    assert cancelled.is_set()
+
+
+async def test_several_failures_raise_an_exception_group(signal: Signal) -> None:
+    """Two receivers failing together surface as one ExceptionGroup."""
+    both_started = anyio.Event()
+    count = 0
+
+    async def fail(sender: object, **kwargs: Any) -> None:
+        nonlocal count
+        count += 1
+        if count == 2:
+            both_started.set()
+        await both_started.wait()
+        raise KeyError(count)
+
+    async def fail2(sender: object, **kwargs: Any) -> None:
+        await fail(sender)
+
+    signal.connect(fail)
+    signal.connect(fail2)
+    with anyio.fail_after(5), pytest.raises(ExceptionGroup) as info:
+        await signal.asend(None)
+    assert [type(e) for e in info.value.exceptions] == [KeyError, KeyError]
+
+
+async def test_single_async_receiver_failure_is_itself(signal: Signal) -> None:
+    """The one-receiver fast path propagates the same way as the general path."""
+
+    async def failing(sender: object, **kwargs: Any) -> None:
+        raise ValueError("alone")
+
+    signal.connect(failing)
+    with pytest.raises(ValueError, match="alone"):
+        await signal.asend(None)
+
+
+async def test_sync_receiver_failure_under_asend(signal: Signal) -> None:
+    """A sync receiver's exception in its worker thread propagates as itself."""
+
+    def failing(sender: object, **kwargs: Any) -> None:
+        raise LookupError("from a thread")
+
+    signal.connect(failing)
+    with pytest.raises(LookupError, match="from a thread"):
+        await signal.asend(None)
+
+
+async def test_cancelling_the_caller_cancels_every_receiver(signal: Signal) -> None:
+    """Cancelling the sending task cancels all receiver tasks; none keeps running."""
+    started = 0
+    cleaned = 0
+    all_started = anyio.Event()
+
+    async def sleeper(sender: object, **kwargs: Any) -> None:
+        nonlocal started, cleaned
+        started += 1
+        if started == 3:
+            all_started.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cleaned += 1
+
+    for _ in range(3):
+
+        async def each(sender: object, **kwargs: Any) -> None:
+            await sleeper(sender)
+
+        signal.connect(each, weak=False)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(signal.asend, None)
+            await all_started.wait()
+            tg.cancel_scope.cancel()
+    assert cleaned == 3
+
+
+async def test_cancel_waits_for_a_running_thread(signal: Signal) -> None:
+    """A sync receiver in a thread cannot be interrupted: a cancelled asend waits
+    for it to return before the cancellation propagates."""
+    entered = threading.Event()
+    release = threading.Event()
+    finished = threading.Event()
+
+    def blocking(sender: object, **kwargs: Any) -> None:
+        entered.set()
+        release.wait(10)
+        finished.set()
+
+    signal.connect(blocking)
+
+    async def cancel_soon(scope: anyio.CancelScope) -> None:
+        await anyio.to_thread.run_sync(entered.wait, 10)
+        timer = threading.Timer(0.1, release.set)  # returns only after the cancel
+        timer.start()
+        scope.cancel()
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(cancel_soon, tg.cancel_scope)
+            await signal.asend(None)
+    assert finished.is_set()
+
+
+async def test_timeout_raises_timeout_error(signal: Signal) -> None:
+    """asend(timeout=...) bounds the whole send and raises TimeoutError."""
+
+    async def slow(sender: object, **kwargs: Any) -> None:
+        await anyio.sleep(10)
+
+    async def fast(sender: object, **kwargs: Any) -> str:
+        return "fast"
+
+    signal.connect(slow)
+    with anyio.fail_after(5), pytest.raises(TimeoutError):
+        await signal.asend(None, timeout=0.05)
+    signal.connect(fast)
+    with anyio.fail_after(5), pytest.raises(TimeoutError):
+        await signal.asend(None, timeout=0.05)
+
+
+async def test_robust_timeout_marks_only_the_slow_receiver(
+    signal: Signal, caplog: pytest.LogCaptureFixture
+) -> None:
+    """asend_robust(timeout=...): a receiver still running gets a TimeoutError
+    result; the others keep theirs."""
+
+    async def slow(sender: object, **kwargs: Any) -> None:
+        await anyio.sleep(10)
+
+    async def fast(sender: object, **kwargs: Any) -> str:
+        return "fast"
+
+    signal.connect(slow)
+    signal.connect(fast)
+    with anyio.fail_after(5), caplog.at_level(logging.ERROR, logger="asignal"):
+        results = await signal.asend_robust(None, timeout=0.05)
+    assert isinstance(results[0][1], TimeoutError)
+    assert results[1] == (fast, "fast")
+    assert any("did not finish" in r.getMessage() for r in caplog.records)
+
+
+async def test_asend_robust_collects_and_logs_failures(
+    signal: Signal, caplog: pytest.LogCaptureFixture
+) -> None:
+    """asend_robust: every receiver runs; async and sync failures are results."""
+
+    async def bad_async(sender: object, **kwargs: Any) -> None:
+        raise ValueError("async failed")
+
+    def bad_sync(sender: object, **kwargs: Any) -> None:
+        raise TypeError("sync failed")
+
+    async def good(sender: object, **kwargs: Any) -> str:
+        return "good"
+
+    signal.connect(bad_async)
+    signal.connect(bad_sync)
+    signal.connect(good)
+    with caplog.at_level(logging.ERROR, logger="asignal"):
+        results = await signal.asend_robust(None)
+    assert [type(r) for _, r in results] == [ValueError, TypeError, str]
+    assert len(caplog.records) == 2
+    assert all(r.exc_info for r in caplog.records)
+
+
+async def test_asend_robust_never_swallows_cancellation(signal: Signal) -> None:
+    """Cancelling the caller of asend_robust cancels it; nothing is reported as a
+    result."""
+    started = anyio.Event()
+    reached_end = False
+
+    async def sleeper(sender: object, **kwargs: Any) -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    signal.connect(sleeper)
+    signal.connect(sleeper.__call__, weak=False)  # a second, distinct receiver
+
+    async def run() -> None:
+        nonlocal reached_end
+        await signal.asend_robust(None)
+        reached_end = True
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            await started.wait()
+            tg.cancel_scope.cancel()
+    assert reached_end is False
+
+
+async def test_receiver_sends_from_inside_asend(signal: Signal) -> None:
+    """A receiver may asend the same signal again (re-entrancy)."""
+    seen: list[int] = []
+
+    async def recurse(sender: object, n: int, **kwargs: Any) -> int:
+        seen.append(n)
+        if n < 2:
+            await signal.asend(sender, n=n + 1)
+        return n
+
+    signal.connect(recurse)
+    assert await signal.asend(None, n=0) == [(recurse, 0)]
+    assert seen == [0, 1, 2]

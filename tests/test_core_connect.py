@@ -1,0 +1,357 @@
+"""connect(), disconnect(), identity, validation and introspection."""
+
+from __future__ import annotations
+
+import functools
+import gc
+from typing import Any
+
+import pytest
+
+from asignal import ReceiverInfo, Signal, receiver
+
+
+def plain(sender: object, **kwargs: Any) -> str:
+    return "plain"
+
+
+def other(sender: object, **kwargs: Any) -> str:
+    return "other"
+
+
+class TestIdentity:
+    def test_same_receiver_twice_registers_once(self, signal: Signal) -> None:
+        """Connecting the same receiver for the same sender again changes nothing."""
+        signal.connect(plain)
+        signal.connect(plain)
+        assert len(signal.receivers) == 1
+        assert signal.send(None) == [(plain, "plain")]
+
+    def test_same_receiver_different_senders_registers_twice(
+        self, signal: Signal
+    ) -> None:
+        """The key is (receiver, sender): two senders are two connections."""
+
+        class A: ...
+
+        class B: ...
+
+        signal.connect(plain, sender=A)
+        signal.connect(plain, sender=B)
+        assert len(signal.receivers) == 2
+        assert signal.send(A) == [(plain, "plain")]
+
+    def test_dispatch_uid_dedups_different_functions(self, signal: Signal) -> None:
+        """The first receiver connected with a dispatch_uid wins."""
+        signal.connect(plain, dispatch_uid="uid")
+        signal.connect(other, dispatch_uid="uid")
+        assert signal.send(None) == [(plain, "plain")]
+
+    def test_disconnect_by_dispatch_uid_needs_the_sender(self, signal: Signal) -> None:
+        """disconnect() builds the same key as connect(): uid and sender."""
+
+        class S: ...
+
+        signal.connect(plain, sender=S, dispatch_uid="uid")
+        assert signal.disconnect(dispatch_uid="uid") is False
+        assert signal.disconnect(dispatch_uid="uid", sender=S) is True
+        assert signal.receivers == []
+
+    def test_disconnect_reports_whether_removed(self, signal: Signal) -> None:
+        """disconnect() returns True once, then False."""
+        signal.connect(plain)
+        assert signal.disconnect(plain) is True
+        assert signal.disconnect(plain) is False
+        assert signal.receivers == []
+
+    def test_disconnect_without_receiver_or_uid_is_an_error(
+        self, signal: Signal
+    ) -> None:
+        """disconnect() with nothing to identify the receiver says so."""
+        with pytest.raises(TypeError, match="receiver or its dispatch_uid"):
+            signal.disconnect()
+
+    def test_bound_method_fetched_twice_is_the_same_receiver(
+        self, signal: Signal
+    ) -> None:
+        """obj.method fetched twice gives the same key, as in Django."""
+
+        class Handler:
+            def on(self, sender: object, **kwargs: Any) -> str:
+                return "on"
+
+        handler = Handler()
+        signal.connect(handler.on)
+        signal.connect(handler.on)
+        assert len(signal.receivers) == 1
+        assert signal.disconnect(handler.on) is True
+
+    def test_reconnect_goes_to_the_end(self, signal: Signal) -> None:
+        """A receiver connected again after a disconnect runs last."""
+        signal.connect(plain)
+        signal.connect(other)
+        signal.disconnect(plain)
+        signal.connect(plain)
+        assert [r for r, _ in signal.send(None)] == [other, plain]
+
+
+class TestSenders:
+    def test_senders_match_by_identity_not_equality(self, signal: Signal) -> None:
+        """Two equal but distinct senders do not match each other."""
+        first = [1]
+        second = [1]
+        signal.connect(plain, sender=first)  # lists cannot be weakly referenced
+        assert signal.send(second) == []
+        assert signal.send(first) == [(plain, "plain")]
+
+    def test_sender_none_means_any_sender(self, signal: Signal) -> None:
+        """A receiver connected without a sender receives every send."""
+        signal.connect(plain)
+        assert signal.send(object()) == [(plain, "plain")]
+        assert signal.send("x") == [(plain, "plain")]
+
+    def test_non_weakrefable_sender_works_and_is_kept(self, signal: Signal) -> None:
+        """An int or str sender can be connected; the connection keeps it alive."""
+        sender = 10**20 + 7  # a fresh int object, not a cached small int
+        signal.connect(plain, sender=sender)
+        assert signal.send(sender) == [(plain, "plain")]
+        del sender
+        gc.collect()
+        assert len(signal.receivers) == 1
+
+    def test_dead_sender_connections_are_pruned(self, signal: Signal) -> None:
+        """When a weakly held sender is collected, its connections go."""
+
+        class Model: ...
+
+        signal.connect(plain, sender=Model, weak=False)
+        del Model
+        gc.collect()
+        signal.send(None)
+        assert signal.receivers == []
+
+    def test_reused_id_never_routes_to_dead_senders_receivers(
+        self, signal: Signal
+    ) -> None:
+        """A new object that reuses a dead sender's id() gets none of its receivers."""
+
+        class Sender:
+            pass
+
+        first = Sender()
+        dead_id = id(first)
+        signal.connect(plain, sender=first, weak=False)
+        del first
+        gc.collect()
+        keep = []  # keep candidates alive so the allocator moves on to other slots
+        for _ in range(100_000):
+            candidate = Sender()
+            keep.append(candidate)
+            if id(candidate) == dead_id:
+                assert signal.send(candidate) == []
+                break
+        else:  # pragma: no cover - allocator did not reuse; still check pruning
+            pytest.skip("the allocator never reused the dead sender's id()")
+
+
+class TestValidation:
+    def test_non_callable_is_a_type_error(self, signal: Signal) -> None:
+        """connect() rejects a non-callable with a message naming it."""
+        with pytest.raises(TypeError, match="must be callable"):
+            signal.connect(42)  # type: ignore[arg-type]
+
+    def test_receiver_without_kwargs_is_a_value_error(self, signal: Signal) -> None:
+        """connect() rejects a receiver without **kwargs and shows the fix."""
+
+        def bad(sender: object) -> None: ...
+
+        with pytest.raises(ValueError, match=r"\*\*kwargs"):
+            signal.connect(bad)
+
+    def test_coroutine_object_shows_the_fix(self, signal: Signal) -> None:
+        """connect(handler()) explains that the function itself is wanted."""
+
+        async def handler(sender: object, **kwargs: Any) -> None: ...
+
+        with pytest.raises(TypeError, match=r"signal\.connect\(handler\)"):
+            signal.connect(handler(None))  # type: ignore[arg-type]
+
+    def test_generator_function_is_rejected(self, signal: Signal) -> None:
+        """A generator function would never run its body: rejected."""
+
+        def gen(sender: object, **kwargs: Any) -> Any:
+            yield 1
+
+        with pytest.raises(TypeError, match="generator"):
+            signal.connect(gen)
+
+    def test_weak_connect_of_non_weakrefable_says_weak_false(
+        self, signal: Signal
+    ) -> None:
+        """A receiver that cannot be weakly referenced gets a hint to use weak=False."""
+
+        class Slotted:
+            __slots__ = ()
+
+            def __call__(self, sender: object, **kwargs: Any) -> str:
+                return "slotted"
+
+        instance = Slotted()
+        with pytest.raises(TypeError, match="weak=False"):
+            signal.connect(instance)
+        signal.connect(instance, weak=False)
+        assert signal.send(None) == [(instance, "slotted")]
+
+    def test_priority_must_be_an_int(self, signal: Signal) -> None:
+        """A non-int priority is refused."""
+        with pytest.raises(TypeError, match="priority"):
+            signal.connect(plain, priority="high")  # type: ignore[arg-type]
+
+    def test_send_without_sender_says_how(self, signal: Signal) -> None:
+        """Forgetting the sender names both ways of passing it."""
+        with pytest.raises(TypeError, match="sender=MyModel"):
+            signal.send()
+
+    def test_signal_keyword_is_reserved(self, signal: Signal) -> None:
+        """A payload cannot use 'signal': receivers get the signal under that name."""
+        with pytest.raises(TypeError, match="'signal'"):
+            signal.send(None, signal=1)
+
+    def test_payload_may_use_receiver_and_weak(self, signal: Signal) -> None:
+        """Keys such as receiver= and weak= are ordinary payload."""
+        seen: dict[str, Any] = {}
+
+        def spy(sender: object, **kwargs: Any) -> None:
+            seen.update(kwargs)
+
+        signal.connect(spy)
+        signal.send(None, receiver="r", weak="w", dispatch_uid="d")
+        assert (seen["receiver"], seen["weak"], seen["dispatch_uid"]) == ("r", "w", "d")
+
+
+class TestOrderAndIntrospection:
+    def test_priority_then_connection_order(self, signal: Signal) -> None:
+        """Higher priority first; ties in connection order."""
+        calls: list[str] = []
+
+        def make(name: str) -> Any:
+            def r(sender: object, **kwargs: Any) -> None:
+                calls.append(name)
+
+            return r
+
+        receivers = [make(n) for n in "abcd"]
+        signal.connect(receivers[0], weak=False)
+        signal.connect(receivers[1], weak=False, priority=5)
+        signal.connect(receivers[2], weak=False)
+        signal.connect(receivers[3], weak=False, priority=5)
+        signal.send(None)
+        assert calls == ["b", "d", "a", "c"]
+        assert signal.live_receivers(None) == [receivers[i] for i in (1, 3, 0, 2)]
+
+    def test_receivers_lists_one_entry_per_connection(self, signal: Signal) -> None:
+        """signal.receivers counts connections and is [] when empty."""
+        assert signal.receivers == []
+
+        class S: ...
+
+        signal.connect(plain)
+        signal.connect(plain, sender=S)
+        assert len(signal.receivers) == 2
+
+    def test_receivers_can_be_saved_and_restored(self, signal: Signal) -> None:
+        """Django test tooling's mute pattern: save, assign [], restore."""
+        signal.connect(plain)
+        saved = signal.receivers
+        signal.receivers = []
+        signal.sender_receivers_cache.clear()
+        assert signal.send(None) == []
+        signal.receivers = saved
+        assert signal.send(None) == [(plain, "plain")]
+
+    def test_has_listeners(self, signal: Signal) -> None:
+        """has_listeners(sender) says whether a send from it would call anyone."""
+
+        class S: ...
+
+        assert signal.has_listeners() is False
+        signal.connect(plain, sender=S)
+        assert signal.has_listeners(S) is True
+        assert signal.has_listeners() is False  # Django: only any-sender receivers
+        signal.connect(other)
+        assert signal.has_listeners() is True
+
+    def test_describe_gives_name_location_and_flags(self, signal: Signal) -> None:
+        """describe() reports each live connection for tooling."""
+
+        async def handler(sender: object, **kwargs: Any) -> None: ...
+
+        signal.connect(plain, priority=2)
+        signal.connect(handler, weak=False, dispatch_uid="h")
+        first, second = signal.describe()
+        assert isinstance(first, ReceiverInfo)
+        assert first.name.endswith("test_core_connect.plain")
+        assert first.file is not None and first.file.endswith("test_core_connect.py")
+        assert first.line == plain.__code__.co_firstlineno
+        assert (first.is_async, first.weak, first.priority) == (False, True, 2)
+        assert (second.is_async, second.weak, second.dispatch_uid) == (
+            True,
+            False,
+            "h",
+        )
+
+    def test_repr_uses_the_name(self) -> None:
+        """A named signal shows its name in its repr."""
+        assert repr(Signal(name="orders.paid")) == "<Signal 'orders.paid'>"
+
+
+class TestReceiverDecorator:
+    def test_returns_function_unchanged(self, signal: Signal) -> None:
+        """@receiver connects and returns the very same function."""
+
+        def handler(sender: object, **kwargs: Any) -> int:
+            return 1
+
+        assert receiver(signal, weak=False)(handler) is handler
+        assert signal.send(None) == [(handler, 1)]
+
+    def test_list_of_signals_and_connect_options(self) -> None:
+        """@receiver takes a list of signals and passes sender/priority through."""
+        one, two = Signal(), Signal()
+
+        class S: ...
+
+        @receiver([one, two], sender=S, weak=False, priority=3)
+        def handler(sender: object, **kwargs: Any) -> str:
+            return "h"
+
+        assert one.send(S) == [(handler, "h")]
+        assert two.send(S) == [(handler, "h")]
+        assert one.send(None) == []
+        assert one.describe()[0].priority == 3
+
+    def test_rejects_non_signals(self) -> None:
+        """@receiver with something that is not a Signal says what it got."""
+        with pytest.raises(TypeError, match="takes a Signal"):
+            receiver(["not a signal"])  # type: ignore[list-item]
+
+
+class TestCallableKinds:
+    def test_partial_of_async_function_is_async(self, signal: Signal) -> None:
+        """functools.partial of a coroutine function is classified as async."""
+
+        async def handler(sender: object, tag: str, **kwargs: Any) -> str:
+            return tag
+
+        signal.connect(functools.partial(handler, tag="p"), weak=False)
+        assert signal.describe()[0].is_async is True
+
+    def test_instance_with_async_call_is_async(self, signal: Signal) -> None:
+        """A callable instance with `async def __call__` is awaited, not called."""
+
+        class Handler:
+            async def __call__(self, sender: object, **kwargs: Any) -> str:
+                return "instance"
+
+        signal.connect(Handler(), weak=False)
+        assert signal.describe()[0].is_async is True
