@@ -181,10 +181,13 @@ async def test_several_failures_raise_an_exception_group(signal: Signal) -> None
 
     async def fail(sender: object, **kwargs: Any) -> None:
         nonlocal count
-        count += 1
-        if count == 2:
-            both_started.set()
-        await both_started.wait()
+        # Shielded, so the first failure's cancellation cannot stop the second
+        # receiver before it raises too.
+        with anyio.CancelScope(shield=True):
+            count += 1
+            if count == 2:
+                both_started.set()
+            await both_started.wait()
         raise KeyError(count)
 
     async def fail2(sender: object, **kwargs: Any) -> None:

@@ -291,7 +291,8 @@ class TestOrderAndIntrospection:
         first, second = signal.describe()
         assert isinstance(first, ReceiverInfo)
         assert first.name.endswith("test_core_connect.plain")
-        assert first.file is not None and first.file.endswith("test_core_connect.py")
+        assert first.file is not None
+        assert first.file.endswith("test_core_connect.py")
         assert first.line == plain.__code__.co_firstlineno
         assert (first.is_async, first.weak, first.priority) == (False, True, 2)
         assert (second.is_async, second.weak, second.dispatch_uid) == (

@@ -90,7 +90,8 @@ def test_send_robust_returns_errors_with_traceback(
     [record] = caplog.records
     assert record.levelno == logging.ERROR
     assert record.name == "asignal"
-    assert record.exc_info is not None and record.exc_info[1] is error
+    assert record.exc_info is not None
+    assert record.exc_info[1] is error
     assert "test_core_send" in record.getMessage()
     assert "send_robust" in record.getMessage()
 
