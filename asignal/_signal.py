@@ -272,7 +272,10 @@ class Signal:
         A copy: assign a list (for example one read earlier) to replace the
         connections, as Django test tooling does to mute a signal.
         """
-        return list(self._entries.values())
+        with self.lock:
+            if self._dead:
+                self._prune()
+            return list(self._entries.values())
 
     @receivers.setter
     def receivers(self, connections: Iterable[Connection]) -> None:

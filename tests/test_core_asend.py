@@ -351,8 +351,11 @@ async def test_asend_robust_never_swallows_cancellation(signal: Signal) -> None:
         started.set()
         await anyio.sleep_forever()
 
+    async def second(sender: object, **kwargs: Any) -> None:
+        await anyio.sleep_forever()
+
     signal.connect(sleeper)
-    signal.connect(sleeper.__call__, weak=False)  # a second, distinct receiver
+    signal.connect(second)
 
     async def run() -> None:
         nonlocal reached_end
