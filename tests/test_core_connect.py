@@ -158,7 +158,7 @@ class TestValidation:
     def test_non_callable_is_a_type_error(self, signal: Signal) -> None:
         """connect() rejects a non-callable with a message naming it."""
         with pytest.raises(TypeError, match="must be callable"):
-            signal.connect(42)  # type: ignore[arg-type]
+            signal.connect(42)  # type: ignore[type-var]
 
     def test_receiver_without_kwargs_is_a_value_error(self, signal: Signal) -> None:
         """connect() rejects a receiver without **kwargs and shows the fix."""
@@ -174,7 +174,7 @@ class TestValidation:
         async def handler(sender: object, **kwargs: Any) -> None: ...
 
         with pytest.raises(TypeError, match=r"signal\.connect\(handler\)"):
-            signal.connect(handler(None))  # type: ignore[arg-type]
+            signal.connect(handler(None))  # type: ignore[type-var,unused-coroutine]
 
     def test_generator_function_is_rejected(self, signal: Signal) -> None:
         """A generator function would never run its body: rejected."""
