@@ -19,7 +19,7 @@ import functools
 import logging
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any, cast
 
@@ -27,6 +27,7 @@ import anyio
 import anyio.to_thread
 
 from ._connection import describe_callable
+from ._stepping import resume
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -117,8 +118,16 @@ async def run_concurrently(
     count = len(calls)
     results: list[Any] = [None] * count
     contexts.extend([None] * count)
-    limiter = signal.thread_limiter
     deadline = math.inf if timeout is None else anyio.current_time() + timeout
+    # A robust send with a timeout gives each receiver its own deadline scope; a
+    # scope cannot be put around a coroutine after its first step, so there every
+    # async receiver becomes a task.
+    step_inline = not (robust and timeout is not None)
+    # The receiver that suspended on its first step and finishes in this task:
+    # (index, receiver, coroutine, its context, what it suspended on).
+    parked: (
+        tuple[int, Callable[..., Any], Coroutine[Any, Any, Any], Context, Any] | None
+    ) = None
 
     async def run_async(index: int, receiver: Callable[..., Any]) -> None:
         try:
@@ -144,6 +153,7 @@ async def run_concurrently(
         call = functools.partial(
             ctx.run, receiver, signal=signal, sender=sender, **named
         )
+        limiter = signal.thread_limiter
         if robust:
             with anyio.CancelScope(deadline=deadline) as scope:
                 try:
@@ -158,33 +168,80 @@ async def run_concurrently(
         else:
             results[index] = await anyio.to_thread.run_sync(call, limiter=limiter)
 
+    def call_inline(index: int, receiver: Callable[..., Any], ctx: Context) -> None:
+        contexts[index] = ctx
+        if not robust:
+            results[index] = ctx.run(receiver, signal=signal, sender=sender, **named)
+            return
+        try:
+            results[index] = ctx.run(receiver, signal=signal, sender=sender, **named)
+        except Exception as exc:
+            results[index] = exc
+            log_failure(signal, receiver, exc, method)
+
+    def step_async(index: int, receiver: Callable[..., Any], ctx: Context) -> Any:
+        """Run the receiver's first step; return what it suspended on, or
+        _FINISHED if it returned or (robust) failed."""
+        contexts[index] = ctx
+        try:
+            coro = ctx.run(receiver, signal=signal, sender=sender, **named)
+            yielded = ctx.run(coro.send, None)
+        except StopIteration as stop:
+            results[index] = stop.value
+            return _FINISHED
+        except Exception as exc:
+            if not robust:
+                raise
+            results[index] = exc
+            log_failure(signal, receiver, exc, method)
+            return _FINISHED
+        return coro, yielded
+
     try:
         with anyio.fail_after(None if robust else timeout):
             async with anyio.create_task_group() as tg:
-                for index, (receiver, is_async, inline) in enumerate(calls):
-                    ctx = base.copy()
-                    if is_async:
-                        tg.create_task(run_async(index, receiver), context=ctx)
-                    elif inline:
-                        contexts[index] = ctx
-                        if robust:
-                            try:
-                                results[index] = ctx.run(
-                                    receiver, signal=signal, sender=sender, **named
-                                )
-                            except Exception as exc:
-                                results[index] = exc
-                                log_failure(signal, receiver, exc, method)
+                try:
+                    for index, (receiver, is_async, inline) in enumerate(calls):
+                        ctx = base.copy()
+                        if not is_async:
+                            if inline:
+                                call_inline(index, receiver, ctx)
+                            else:
+                                contexts[index] = ctx
+                                tg.create_task(run_in_thread(index, receiver, ctx))
+                        elif parked is not None or not step_inline:
+                            tg.create_task(run_async(index, receiver), context=ctx)
                         else:
-                            results[index] = ctx.run(
-                                receiver, signal=signal, sender=sender, **named
-                            )
+                            step = step_async(index, receiver, ctx)
+                            if step is not _FINISHED:
+                                parked = (index, receiver, step[0], ctx, step[1])
+                except BaseException:
+                    if parked is not None:
+                        # The parked receiver must unwind through the event loop
+                        # (trio has it registered as this task's sleeper); cancel
+                        # it, let it finish, then raise what stopped the loop.
+                        tg.cancel_scope.cancel()
+                        with contextlib.suppress(
+                            Exception, anyio.get_cancelled_exc_class()
+                        ):
+                            await resume(parked[3], parked[2], parked[4])
+                    raise
+                if parked is not None:
+                    index, receiver, coro, ctx, suspended_on = parked
+                    if robust:
+                        try:
+                            results[index] = await resume(ctx, coro, suspended_on)
+                        except Exception as exc:
+                            results[index] = exc
+                            log_failure(signal, receiver, exc, method)
                     else:
-                        contexts[index] = ctx
-                        tg.create_task(run_in_thread(index, receiver, ctx))
+                        results[index] = await resume(ctx, coro, suspended_on)
     except BaseExceptionGroup as group:
         raise unwrap_group(group) from None
     return [(call[0], result) for call, result in zip(calls, results, strict=True)]
+
+
+_FINISHED: Any = object()
 
 
 def _timed_out(
