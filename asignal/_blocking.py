@@ -6,18 +6,20 @@ Three situations, decided per call:
   and FastAPI use for sync endpoints): the coroutine runs on the host event loop,
   through ``anyio.from_thread.run``.
 * The calling thread runs no event loop at all (plain sync code, a script, a WSGI
-  worker): the coroutine runs on one event loop that asignal keeps in a daemon
-  thread for the purpose, started on first use. Starting a loop per call costs about
-  a millisecond (Django does this); reusing one costs a thread hop.
+  worker): the coroutine runs on one asyncio event loop that asignal keeps in a
+  daemon thread for the purpose, started on first use. Starting a loop per call
+  costs about a millisecond (Django does this); reusing one costs a thread hop.
 * The calling thread is itself running an event loop: blocking it would deadlock, so
   ``send()`` raises a ``RuntimeError`` that points at ``await signal.asend(...)``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import anyio
@@ -30,46 +32,53 @@ T = TypeVar("T")
 
 
 class _KeptLoop:
-    """An asyncio event loop in a daemon thread, serving a blocking portal.
+    """An asyncio event loop running forever in a daemon thread, started on first
+    use and shared by every thread that sends without a loop of its own.
 
-    Every coroutine it runs is a task of the portal's task group, and each caller
-    blocks until its own task has finished, so nothing outlives the call that
-    started it.
+    Each coroutine submitted runs as a task whose result the submitting thread
+    waits for (and which it cancels if it is interrupted), so no task outlives the
+    call that started it. Resources a receiver creates on this loop (clients,
+    pools) stay usable by later sends from any thread. The thread is a daemon so it
+    never delays interpreter exit.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._portal: anyio.from_thread.BlockingPortal | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         if hasattr(os, "register_at_fork"):
             # The loop thread does not exist in a forked child: start a new one there.
             os.register_at_fork(after_in_child=self._forget)
 
     def _forget(self) -> None:
         self._lock = threading.Lock()
-        self._portal = None
+        self._loop = None
 
-    def portal(self) -> anyio.from_thread.BlockingPortal:
-        portal = self._portal
-        if portal is not None:
-            return portal
+    def loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is not None:
+            return loop
         with self._lock:
-            if self._portal is None:
-                ready = threading.Event()
-                box: list[anyio.from_thread.BlockingPortal] = []
-
-                async def serve() -> None:
-                    async with anyio.from_thread.BlockingPortal() as new_portal:
-                        box.append(new_portal)
-                        ready.set()
-                        await new_portal.sleep_until_stopped()
-
+            if self._loop is None:
+                new_loop = asyncio.new_event_loop()
                 thread = threading.Thread(
-                    target=anyio.run, args=(serve,), name="asignal-loop", daemon=True
+                    target=new_loop.run_forever, name="asignal-loop", daemon=True
                 )
                 thread.start()
-                ready.wait()
-                self._portal = box[0]
-            return self._portal
+                self._loop = new_loop
+            return self._loop
+
+    def run(self, func: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        future = asyncio.run_coroutine_threadsafe(func(), self.loop())
+        try:
+            return future.result()
+        except BaseException:
+            # Interrupted (KeyboardInterrupt) or failed: make sure the task is
+            # finished before returning, cancelling it if it still runs.
+            if not future.done():
+                future.cancel()
+                with contextlib.suppress(BaseException):
+                    future.result(timeout=5)
+            raise
 
 
 _kept_loop = _KeptLoop()
@@ -92,13 +101,12 @@ def check_can_block(what: str) -> None:
         )
 
 
-def run_blocking(func: Callable[[], Awaitable[T]]) -> T:
+def run_blocking(func: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run the coroutine function *func* to completion from synchronous code, on the
     host loop of an AnyIO worker thread or else on the kept loop. The caller has
     checked :func:`check_can_block` first."""
-    coro_fn: Callable[[], Any] = func
     try:
         anyio.from_thread.check_cancelled()
     except anyio.NoEventLoopError:
-        return _kept_loop.portal().call(coro_fn)  # type: ignore[no-any-return]
-    return anyio.from_thread.run(coro_fn)  # type: ignore[no-any-return]
+        return _kept_loop.run(func)
+    return anyio.from_thread.run(func)
