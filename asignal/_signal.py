@@ -396,14 +396,19 @@ class Signal:
         plan = routing[0].get(id(sender), routing[1])
         if plan.has_async:
             return self._send_blocking(plan, sender, named, robust=False, method="send")
-        results: list[tuple[Callable[..., Any], Any]] = []
-        for deref in plan.derefs:
-            receiver = deref()
-            if receiver is not None:
-                results.append(
-                    (receiver, receiver(signal=self, sender=sender, **named))
-                )
-        return results
+        # The hot path: comprehensions, and no empty **named to unpack, are
+        # measurably faster than an append loop (benchmarks/, S1-S3).
+        if named:
+            return [
+                (receiver, receiver(signal=self, sender=sender, **named))
+                for deref in plan.derefs
+                if (receiver := deref()) is not None
+            ]
+        return [
+            (receiver, receiver(signal=self, sender=sender))
+            for deref in plan.derefs
+            if (receiver := deref()) is not None
+        ]
 
     def send_robust(
         self, sender: object = _MISSING, /, **named: Any
