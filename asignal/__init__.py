@@ -10,15 +10,19 @@ from __future__ import annotations
 
 from ._connection import Connection as Connection
 from ._connection import ReceiverInfo as ReceiverInfo
+from ._discovery import AutodiscoverError as AutodiscoverError
+from ._discovery import autodiscover as autodiscover
 from ._signal import Signal as Signal
 from ._signal import SignalArgumentsWarning as SignalArgumentsWarning
 from ._signal import receiver as receiver
 
 __all__ = [
+    "AutodiscoverError",
     "Connection",
     "ReceiverInfo",
     "Signal",
     "SignalArgumentsWarning",
+    "autodiscover",
     "receiver",
 ]
 

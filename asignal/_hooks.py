@@ -19,9 +19,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Observer",
     "active",
+    "add_global_mute",
     "add_observer",
     "intercept",
+    "mute_enter",
+    "mute_exit",
     "muted",
+    "remove_global_mute",
     "remove_observer",
 ]
 
@@ -39,13 +43,17 @@ _observers: tuple[Observer, ...] = ()
 _mute_users = 0
 _lock = threading.Lock()
 
+#: Process-wide mutes (the pytest fixtures and marker), one entry per open mute:
+#: ``(mute_everything, signals)``. Unlike ``muted`` they reach every task and thread.
+_global_mutes: list[tuple[bool, frozenset[Signal]]] = []
+
 #: True while any observer is registered or any mute block is open (in any context).
 active = False
 
 
 def _recompute() -> None:
     global active
-    active = bool(_observers) or _mute_users > 0
+    active = bool(_observers) or _mute_users > 0 or bool(_global_mutes)
 
 
 def add_observer(observer: Observer) -> None:
@@ -78,6 +86,18 @@ def mute_exit() -> None:
         _recompute()
 
 
+def add_global_mute(state: tuple[bool, frozenset[Signal]]) -> None:
+    with _lock:
+        _global_mutes.append(state)
+        _recompute()
+
+
+def remove_global_mute(state: tuple[bool, frozenset[Signal]]) -> None:
+    with _lock:
+        _global_mutes.remove(state)
+        _recompute()
+
+
 def intercept(
     signal: Signal, sender: object, kwargs: dict[str, Any], method: str
 ) -> bool:
@@ -85,4 +105,6 @@ def intercept(
     for observer in _observers:
         observer(signal, sender, kwargs, method)
     state = muted.get()
-    return state is not None and (state[0] or signal in state[1])
+    if state is not None and (state[0] or signal in state[1]):
+        return True
+    return any(every or signal in these for every, these in _global_mutes)

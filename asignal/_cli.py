@@ -1,0 +1,181 @@
+"""The ``asignal`` command: ``asignal list`` shows signals and their receivers.
+
+``asignal list [--import MODULE ...] [--format text|json|mermaid] [--traceback]``
+imports the modules (the current directory is importable, as with ``python -m``),
+runs :func:`asignal.autodiscover` for the entry-point group, finds every ``Signal``
+in the imported modules (every live signal when none is given), and prints each with
+its declared arguments and its live receivers in call order.
+
+Exit status: 0 on success, 1 when a module does not import, 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+from ._connection import ReceiverInfo, describe_callable
+from ._discovery import autodiscover
+from ._signal import Signal, all_signals
+
+__all__ = ["main"]
+
+
+def _describe_sender(sender: object) -> str:
+    if sender is None:
+        return "any"
+    if isinstance(sender, type):
+        return f"{sender.__module__}.{sender.__qualname__}"
+    return describe_callable(sender)
+
+
+def _signal_name(signal: Signal, found_as: dict[int, str]) -> str:
+    return signal.name or found_as.get(id(signal)) or repr(signal)
+
+
+def _receiver_json(info: ReceiverInfo) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "file": info.file,
+        "line": info.line,
+        "kind": "async" if info.is_async else "sync",
+        "sender": _describe_sender(info.sender),
+        "weak": info.weak,
+        "priority": info.priority,
+        "dispatch_uid": None if info.dispatch_uid is None else str(info.dispatch_uid),
+    }
+
+
+def _collect(modules: list[ModuleType]) -> tuple[list[Signal], dict[int, str]]:
+    found_as: dict[int, str] = {}
+    signals: dict[int, Signal] = {}
+    for module in modules:
+        for attr, value in vars(module).items():
+            if isinstance(value, Signal):
+                signals.setdefault(id(value), value)
+                found_as.setdefault(id(value), f"{module.__name__}.{attr}")
+    if not modules:
+        for signal in all_signals():
+            signals.setdefault(id(signal), signal)
+    ordered = sorted(signals.values(), key=lambda s: _signal_name(s, found_as))
+    return ordered, found_as
+
+
+def _text(signals: list[Signal], found_as: dict[int, str]) -> str:
+    lines: list[str] = []
+    for signal in signals:
+        args = sorted(signal.providing_args or ())
+        declared = f"  (providing_args: {', '.join(args)})" if args else ""
+        lines.append(f"{_signal_name(signal, found_as)}{declared}")
+        infos = signal.describe()
+        if not infos:
+            lines.append("  (no receivers)")
+        for position, info in enumerate(infos, 1):
+            where = f"{info.file}:{info.line}" if info.file else "?"
+            lines.append(
+                f"  {position}. {info.name}  {where}  "
+                f"{'async' if info.is_async else 'sync'}  "
+                f"sender={_describe_sender(info.sender)}  "
+                f"{'weak' if info.weak else 'strong'}  priority={info.priority}"
+            )
+    return "\n".join(lines) if lines else "no signals found"
+
+
+def _mermaid(signals: list[Signal], found_as: dict[int, str]) -> str:
+    lines = ["flowchart LR"]
+    ids: dict[str, str] = {}
+
+    def node(label: str, shape: str) -> str:
+        if label not in ids:
+            ids[label] = f"n{len(ids)}"
+            text = label.replace('"', "'")
+            opening, closing = {"sender": ("[/", "/]"), "signal": ("((", "))")}.get(
+                shape, ("[", "]")
+            )
+            lines.append(f'    {ids[label]}{opening}"{text}"{closing}')
+        return ids[label]
+
+    for signal in signals:
+        signal_node = node(_signal_name(signal, found_as), "signal")
+        for info in signal.describe():
+            sender_node = node(f"sender: {_describe_sender(info.sender)}", "sender")
+            receiver_node = node(info.name, "receiver")
+            lines.append(f"    {sender_node} --> {signal_node}")
+            lines.append(f"    {signal_node} --> {receiver_node}")
+    return "\n".join(dict.fromkeys(lines))  # one line per edge, in order
+
+
+def _list(args: argparse.Namespace) -> int:
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does
+    modules: list[ModuleType] = []
+    for name in args.imports:
+        try:
+            modules.append(importlib.import_module(name))
+        except Exception as exc:
+            print(
+                f"asignal: cannot import module {name!r}: {type(exc).__name__}: {exc}",
+                file=sys.stderr,
+            )
+            if args.traceback:
+                traceback.print_exc()
+            else:
+                print("(run with --traceback for details)", file=sys.stderr)
+            return 1
+    try:
+        autodiscover()
+    except ImportError as exc:
+        print(f"asignal: {exc}", file=sys.stderr)
+        if args.traceback:
+            traceback.print_exc()
+        return 1
+    signals, found_as = _collect(modules)
+    if args.format == "json":
+        payload = [
+            {
+                "name": _signal_name(signal, found_as),
+                "providing_args": sorted(signal.providing_args or ()),
+                "receivers": [_receiver_json(info) for info in signal.describe()],
+            }
+            for signal in signals
+        ]
+        print(json.dumps(payload, indent=2))
+    elif args.format == "mermaid":
+        print(_mermaid(signals, found_as))
+    else:
+        print(_text(signals, found_as))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``asignal`` command with *argv* (default: ``sys.argv[1:]``)."""
+    parser = argparse.ArgumentParser(
+        prog="asignal", description="Inspect asignal signals and their receivers."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser(
+        "list", help="list signals and their live receivers, in call order"
+    )
+    listing.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import this module and list the signals found in it (repeatable)",
+    )
+    listing.add_argument(
+        "--format", choices=("text", "json", "mermaid"), default="text"
+    )
+    listing.add_argument(
+        "--traceback", action="store_true", help="show tracebacks of import errors"
+    )
+    args = parser.parse_args(argv)
+    return _list(args)

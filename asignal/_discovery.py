@@ -1,0 +1,81 @@
+"""Making sure receiver modules are imported: asignal's ``AppConfig.ready()``.
+
+A receiver connects when the module that defines it is imported; a module nobody
+imports connects nothing, silently. :func:`autodiscover` imports them on purpose.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import threading
+from types import ModuleType
+
+__all__ = ["ENTRY_POINT_GROUP", "AutodiscoverError", "autodiscover"]
+
+#: Installed packages list their receiver modules under this entry-point group,
+#: e.g. ``[project.entry-points."asignal.receivers"] myapp = "myapp.signals"``.
+ENTRY_POINT_GROUP = "asignal.receivers"
+
+# Reentrant: importing a receiver module may itself call autodiscover().
+_lock = threading.RLock()
+_imported: set[str] = set()
+
+
+class AutodiscoverError(ImportError):
+    """Raised when a receiver module exists but fails to import; the original
+    exception is its ``__cause__``."""
+
+
+def _import(name: str) -> None:
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        raise AutodiscoverError(
+            f"asignal.autodiscover() could not import receiver module {name!r}: "
+            f"{type(exc).__name__}: {exc}",
+            name=name,
+        ) from exc
+
+
+def _entry_points() -> list[str]:
+    from importlib.metadata import entry_points  # here only: slow to import
+
+    return [ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)]
+
+
+def autodiscover(*packages: str | ModuleType, module: str = "signals") -> list[str]:
+    """Import ``<package>.<module>`` for each package that has one, and every module
+    registered under the ``asignal.receivers`` entry-point group; return the names
+    of the modules imported by this call.
+
+    Call it once at startup (for example in an ASGI lifespan), as Django calls each
+    ``AppConfig.ready()``. Idempotent and thread-safe: a module is imported once.
+    A package without such a module is skipped.
+
+    :raises ModuleNotFoundError: a package itself does not exist.
+    :raises AutodiscoverError: a receiver module exists but raised while importing
+        (the error names the module; the original exception is chained).
+    """
+    names: list[str] = []
+    for package in packages:
+        base = package.__name__ if isinstance(package, ModuleType) else package
+        if not isinstance(base, str) or not base:  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(
+                f"autodiscover() takes package names or modules, got {package!r}."
+            )
+        importlib.import_module(base)
+        target = f"{base}.{module}"
+        if importlib.util.find_spec(target) is not None:
+            names.append(target)
+    for entry_point in _entry_points():
+        names.append(entry_point.split(":")[0].strip())
+    imported: list[str] = []
+    with _lock:
+        for name in names:
+            if name in _imported:
+                continue
+            _import(name)
+            _imported.add(name)
+            imported.append(name)
+    return imported
