@@ -1,0 +1,1 @@
+"""A tiny shop whose orders send a signal; its receivers live in shop.signals."""
