@@ -23,6 +23,7 @@ from . import signals
 from ._asgi_background import BackgroundSends
 from ._asgi_handoff import RequestSends, request_sends
 from ._asgi_types import STATE_KEY, ASGIApp, Message, Receive, Scope, Send
+from ._discovery import autodiscover
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -95,8 +96,13 @@ async def run_lifespan(
     send: Send,
     *,
     background: dict[str, Any],
+    discover: tuple[str, ...] = (),
 ) -> None:
     """Serve one lifespan scope for *app* (see the module docstring for the order).
+
+    *discover* lists packages whose receiver modules are imported (with
+    ``asignal.autodiscover``) before ``lifespan_startup`` is sent; an import error
+    fails the startup like a receiver's failure.
 
     An exception the app raises after it answered a lifespan message propagates
     from here (after the server got its answer), as it would without the
@@ -111,7 +117,9 @@ async def run_lifespan(
     try:
         async with anyio.create_task_group() as tg:
             try:
-                await _serve(sender, app_lifespan, owner, tg, scope, receive, send)
+                await _serve(
+                    sender, app_lifespan, owner, tg, scope, receive, send, discover
+                )
             finally:
                 # An app still waiting for a lifespan message gets EndOfStream.
                 app_lifespan.to_app.close()
@@ -134,6 +142,7 @@ async def _serve(
     scope: Scope,
     receive: Receive,
     send: Send,
+    discover: tuple[str, ...],
 ) -> None:
     await owner.__aenter__()
     owner_open = True
@@ -171,6 +180,8 @@ async def _serve(
             await send(answer)  # the app's own startup failed: pass that on
             return
         try:
+            if discover:
+                autodiscover(*discover)
             await signals.lifespan_startup.asend(sender, scope=scope)
         except Exception as exc:
             logger.error("A lifespan_startup receiver failed", exc_info=exc)

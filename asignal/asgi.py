@@ -74,6 +74,7 @@ The middleware keeps no per-request state: everything lives in the call.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +93,7 @@ from ._asgi_types import Message as Message
 from ._asgi_types import Receive as Receive
 from ._asgi_types import Scope as Scope
 from ._asgi_types import Send as Send
+from ._discovery import autodiscover as _autodiscover
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
@@ -131,6 +133,9 @@ class SignalMiddleware:
     :param drain_timeout: see :class:`BackgroundSends`.
     :param background_timeout: per-send timeout of background deliveries
         (``BackgroundSends(timeout=...)``).
+    :param autodiscover: packages whose receiver modules (``<package>.signals``)
+        are imported with :func:`asignal.autodiscover` at startup, before
+        ``lifespan_startup`` is sent; an import error fails the startup.
 
     Other scope types pass through untouched. Add it with
     ``app.add_middleware(SignalMiddleware, ...)`` or wrap the app directly.
@@ -147,6 +152,7 @@ class SignalMiddleware:
         concurrency: int = 1,
         drain_timeout: float = 10.0,
         background_timeout: float | None = None,
+        autodiscover: Sequence[str] = (),
     ) -> None:
         if not callable(app):
             raise TypeError(
@@ -162,6 +168,7 @@ class SignalMiddleware:
         self.lifespan = lifespan
         self.finished_timeout = finished_timeout
         self.robust = robust
+        self.autodiscover = tuple(autodiscover)
         self._background: dict[str, Any] = {
             "max_buffer": max_buffer,
             "concurrency": concurrency,
@@ -184,7 +191,13 @@ class SignalMiddleware:
             )
         elif kind == "lifespan" and self.lifespan:
             await run_lifespan(
-                type(self), self.app, scope, receive, send, background=self._background
+                type(self),
+                self.app,
+                scope,
+                receive,
+                send,
+                background=self._background,
+                discover=self.autodiscover,
             )
         else:
             await self.app(scope, receive, send)
@@ -198,6 +211,7 @@ async def lifespan(
     concurrency: int = 1,
     drain_timeout: float = 10.0,
     background_timeout: float | None = None,
+    autodiscover: Sequence[str] = (),
 ) -> AsyncGenerator[dict[str, Any], None]:
     """The lifespan signals and the background owner, to compose into a Starlette or
     FastAPI ``lifespan=`` function instead of using the middleware's lifespan::
@@ -209,7 +223,9 @@ async def lifespan(
                 yield {"db": db, **state}              # then the signals
             await db.close()                           # your shutdown last
 
-    On entry it opens a :class:`BackgroundSends` and sends ``lifespan_startup``
+    On entry it imports the receiver modules of the *autodiscover* packages (with
+    :func:`asignal.autodiscover`), opens a :class:`BackgroundSends` and sends
+    ``lifespan_startup``
     (``scope=None``: the lifespan function never sees the ASGI scope); a receiver's
     failure propagates, which fails the startup. It yields
     ``{"asignal.background": owner}`` for the app's lifespan state. On exit it sends
@@ -225,6 +241,8 @@ async def lifespan(
         drain_timeout=drain_timeout,
         timeout=background_timeout,
     ) as owner:
+        if autodiscover:
+            _autodiscover(*autodiscover)
         await signals.lifespan_startup.asend(sender, scope=None)
         try:
             yield {STATE_KEY: owner}
