@@ -124,7 +124,7 @@ class TestCaptureAsync:
 
             tg.start_soon(later)
             record = await sent.wait_for(signal, n=2, timeout=5)
-        assert record.sender == "bg"
+            assert record.sender == "bg"
 
     async def test_wait_for_times_out_naming_what_was_sent(
         self, signal: Signal
