@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
+import types
 import weakref
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -20,8 +21,6 @@ __all__ = ["Connection", "ReceiverInfo", "describe_callable", "lookup_key"]
 #: The sender key of a receiver connected with ``sender=None`` (any sender). ``id()``
 #: is never negative on CPython, so this cannot collide with a real sender's key.
 ANY_SENDER = -1
-
-_connection_order = itertools.count()
 
 
 def lookup_key(obj: object) -> Hashable:
@@ -94,6 +93,9 @@ def validate_receiver(receiver: object) -> None:
             f"{describe_callable(receiver)} is a generator function; a receiver must "
             "be a plain function or an `async def` coroutine function."
         )
+    code = getattr(getattr(receiver, "__func__", receiver), "__code__", None)
+    if isinstance(code, types.CodeType) and code.co_flags & inspect.CO_VARKEYWORDS:
+        return  # a plain function or method with **kwargs: no signature needed
     try:
         signature = inspect.signature(receiver)
     except (TypeError, ValueError):
@@ -145,13 +147,11 @@ class Connection:
     """
 
     __slots__ = (
-        "__weakref__",
         "deref",
         "dispatch_uid",
         "inline",
         "is_async",
         "key",
-        "order",
         "priority",
         "sender_ref",
         "weak",
@@ -175,7 +175,6 @@ class Connection:
         self.inline = inline
         self.weak = weak
         self.is_async = is_async_callable(receiver)
-        self.order = next(_connection_order)
         #: ``deref()`` returns the receiver, or None once it has been collected.
         #: A strong receiver gets ``repeat(fn).__next__``: a C-level callable that
         #: returns it, so a send dereferences every receiver the same cheap way.

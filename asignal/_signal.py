@@ -59,8 +59,9 @@ class _Plan:
 
     __slots__ = ("connections", "derefs", "has_async", "single_async")
 
-    def __init__(self, connections: list[Connection]) -> None:
-        connections.sort(key=_call_order)
+    def __init__(self, ranked: list[tuple[int, int, Connection]]) -> None:
+        ranked.sort()  # (-priority, position): ranks are unique, never ties
+        connections = [connection for _, _, connection in ranked]
         self.connections = tuple(connections)
         self.derefs = tuple(c.deref for c in connections)
         self.has_async = any(c.is_async for c in connections)
@@ -75,8 +76,11 @@ class _Plan:
         return pairs
 
 
-def _call_order(connection: Connection) -> tuple[int, int]:
-    return (-connection.priority, connection.order)
+def _ranked(connections: Iterable[Connection]) -> list[tuple[int, int, Connection]]:
+    """Rank connections for call order: priority, then position in *connections*,
+    which is connection order for ``Signal._entries`` (a dict keeps insertion
+    order; a reconnect is a new insertion, at the end)."""
+    return [(-c.priority, position, c) for position, c in enumerate(connections)]
 
 
 class _PlanCache:
@@ -150,6 +154,9 @@ class Signal:
         self._routing: tuple[dict[int, _Plan], _Plan] | None = None
         self._dead = False
         self.sender_receivers_cache = _PlanCache(self)
+        # One bound method shared by every weak reference's callback: creating it
+        # per connect would cost each connection another object.
+        self._on_death = self._flag_dead
         _all_signals.add(self)
 
     def __repr__(self) -> str:
@@ -206,7 +213,7 @@ class Signal:
             dispatch_uid=dispatch_uid,
             priority=priority,
             inline=inline,
-            on_death=self._flag_dead,
+            on_death=self._on_death,
         )
         with self.lock:
             if self._dead:
@@ -262,8 +269,8 @@ class Signal:
         with self.lock:
             if self._dead:
                 self._prune()
-            connections = sorted(self._entries.values(), key=_call_order)
-        return [info for c in connections if (info := c.info()) is not None]
+            ranked = sorted(_ranked(self._entries.values()))
+        return [info for _, _, c in ranked if (info := c.info()) is not None]
 
     @property
     def receivers(self) -> list[Connection]:
@@ -317,14 +324,14 @@ class Signal:
                 self._prune()
             routing = self._routing
             if routing is None:
-                for_any: list[Connection] = []
-                by_sender: dict[int, list[Connection]] = {}
-                for connection in self._entries.values():
-                    skey = connection.key[1]
+                for_any: list[tuple[int, int, Connection]] = []
+                by_sender: dict[int, list[tuple[int, int, Connection]]] = {}
+                for ranked in _ranked(self._entries.values()):
+                    skey = ranked[2].key[1]
                     if skey == ANY_SENDER:
-                        for_any.append(connection)
+                        for_any.append(ranked)
                     else:
-                        by_sender.setdefault(skey, []).append(connection)
+                        by_sender.setdefault(skey, []).append(ranked)
                 plans = {
                     skey: _Plan(for_any + only) for skey, only in by_sender.items()
                 }

@@ -249,6 +249,29 @@ class TestOrderAndIntrospection:
         assert calls == ["b", "d", "a", "c"]
         assert signal.live_receivers(None) == [receivers[i] for i in (1, 3, 0, 2)]
 
+    def test_any_sender_and_sender_receivers_keep_connection_order(
+        self, signal: Signal
+    ) -> None:
+        """Receivers for any sender and for one sender interleave in connection
+        order."""
+
+        class S: ...
+
+        def a(sender: object, **kwargs: Any) -> str:
+            return "a"
+
+        def b(sender: object, **kwargs: Any) -> str:
+            return "b"
+
+        def c(sender: object, **kwargs: Any) -> str:
+            return "c"
+
+        signal.connect(a)
+        signal.connect(b, sender=S)
+        signal.connect(c)
+        assert [r for _, r in signal.send(S)] == ["a", "b", "c"]
+        assert [r for _, r in signal.send(None)] == ["a", "c"]
+
     def test_receivers_lists_one_entry_per_connection(self, signal: Signal) -> None:
         """signal.receivers counts connections and is [] when empty."""
         assert signal.receivers == []
