@@ -24,6 +24,7 @@ from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 
 from ._connection import describe_callable
@@ -160,6 +161,9 @@ async def run_concurrently(
                     results[index] = await anyio.to_thread.run_sync(
                         call, limiter=limiter
                     )
+                    # A thread cannot be interrupted: if the deadline passed while
+                    # it ran, its late result is a timeout all the same.
+                    await anyio.lowlevel.checkpoint_if_cancelled()
                 except Exception as exc:
                     results[index] = exc
                     log_failure(signal, receiver, exc, method)
@@ -236,6 +240,10 @@ async def run_concurrently(
                             log_failure(signal, receiver, exc, method)
                     else:
                         results[index] = await resume(ctx, coro, suspended_on)
+            # A receiver in a worker thread cannot be interrupted, and trio does not
+            # deliver the deadline once every task has returned: a late finish must
+            # still be a TimeoutError, on every backend.
+            await anyio.lowlevel.checkpoint_if_cancelled()
     except BaseExceptionGroup as group:
         raise unwrap_group(group) from None
     return [(call[0], result) for call, result in zip(calls, results, strict=True)]
