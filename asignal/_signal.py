@@ -660,9 +660,15 @@ def receiver(
         @receiver(post_save, sender=MyModel)
         def on_saved(sender, instance, created, **kwargs): ...
     """
-    signals: Sequence[Signal] = (
-        (signal,) if isinstance(signal, Signal) else tuple(signal)
-    )
+    if isinstance(signal, Signal):
+        signals: Sequence[Signal] = (signal,)
+    elif isinstance(signal, (list, tuple)):
+        signals = tuple(signal)
+    else:
+        raise TypeError(
+            f"@receiver() takes a Signal or a list or tuple of them, got {signal!r}. "
+            "Write @receiver(my_signal), with the signal, above the function."
+        )
     for each in signals:
         if not isinstance(each, Signal):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(
