@@ -1,0 +1,411 @@
+"""connect(), disconnect(), has_listeners(), receivers and @receiver: Django parity.
+
+Identity is ``(receiver or dispatch_uid, sender)``; senders match by identity;
+validation happens at connect time, always.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pytest
+
+from asignal import Connection, Signal, receiver
+
+
+def on_any(sender: object, **kwargs: Any) -> str:
+    return "any"
+
+
+def on_other(sender: object, **kwargs: Any) -> str:
+    return "other"
+
+
+class Sender:
+    pass
+
+
+class Handler:
+    def __call__(self, sender: object, **kwargs: Any) -> str:
+        return "called"
+
+    def method(self, sender: object, **kwargs: Any) -> str:
+        return "method"
+
+
+def test_connect_returns_the_receiver_unchanged(signal: Signal) -> None:
+    """connect() hands back the very object it was given."""
+    assert signal.connect(on_any) is on_any
+
+
+def test_send_reaches_a_receiver_with_result(signal: Signal) -> None:
+    """A connected receiver is called and its result returned beside it."""
+    signal.connect(on_any)
+    assert signal.send(None) == [(on_any, "any")]
+
+
+def test_connecting_twice_registers_once(signal: Signal) -> None:
+    """The same receiver and sender connected six times is one connection."""
+    handler = Handler()
+    for _ in range(6):
+        signal.connect(handler)
+    assert len(signal.receivers) == 1
+    assert signal.send(None) == [(handler, "called")]
+
+
+def test_bound_method_fetched_twice_is_one_receiver(signal: Signal) -> None:
+    """obj.method is a new object on each access but the same receiver."""
+    handler = Handler()
+    signal.connect(handler.method)
+    signal.connect(handler.method)
+    assert len(signal.receivers) == 1
+    assert signal.disconnect(handler.method) is True
+    assert signal.receivers == []
+
+
+def test_same_receiver_for_two_senders_is_two_connections(signal: Signal) -> None:
+    """The sender is part of a connection's identity."""
+    first, second = Sender(), Sender()
+    signal.connect(on_any, sender=first)
+    signal.connect(on_any, sender=second)
+    assert len(signal.receivers) == 2
+    assert signal.send(first) == [(on_any, "any")]
+
+
+def test_same_receiver_any_and_specific_sender_called_twice(signal: Signal) -> None:
+    """Connected for any sender and for S, the receiver is two connections and a
+    send from S calls both, as in Django."""
+    sender = Sender()
+    signal.connect(on_any)
+    signal.connect(on_any, sender=sender)
+    assert signal.send(sender) == [(on_any, "any"), (on_any, "any")]
+    assert signal.send(Sender()) == [(on_any, "any")]
+
+
+def test_dispatch_uid_dedups_different_functions(signal: Signal) -> None:
+    """A second receiver with the same dispatch_uid is ignored: first one wins."""
+    signal.connect(on_any, dispatch_uid="uid")
+    signal.connect(on_other, dispatch_uid="uid")
+    assert signal.send(None) == [(on_any, "any")]
+    assert signal.disconnect(dispatch_uid="uid") is True
+    assert signal.disconnect(dispatch_uid="uid") is False
+    assert signal.receivers == []
+
+
+def test_dispatch_uid_disconnect_needs_the_same_sender(signal: Signal) -> None:
+    """As in Django, disconnect(dispatch_uid=...) must name the connect's sender."""
+    sender = Sender()
+    signal.connect(on_any, sender=sender, dispatch_uid="uid")
+    assert signal.disconnect(dispatch_uid="uid") is False
+    assert signal.disconnect(sender=sender, dispatch_uid="uid") is True
+
+
+def test_sender_none_means_any_sender(signal: Signal) -> None:
+    """A receiver connected without a sender gets sends from every sender."""
+    signal.connect(on_any)
+    for sender in (None, Sender, Sender(), 1, "text"):
+        assert signal.send(sender) == [(on_any, "any")]
+
+
+def test_sender_specific_receiver_ignores_other_senders(signal: Signal) -> None:
+    """A receiver for one sender is not called for another."""
+    signal.connect(on_any, sender=Sender)
+    assert signal.send(Sender()) == []
+    assert signal.send(None) == []
+    assert signal.send(Sender) == [(on_any, "any")]
+
+
+def test_senders_match_by_identity_not_equality(signal: Signal) -> None:
+    """Two equal but distinct tuples are two senders."""
+    key = (1, "a", [2])[:2]
+    equal = tuple(list(key))  # noqa: C414 - tuple(key) would return key itself
+    assert key == equal
+    assert key is not equal
+    signal.connect(on_any, sender=key)
+    assert signal.send(equal) == []
+    assert signal.send(key) == [(on_any, "any")]
+    signal.disconnect(on_any, sender=key)
+
+
+def test_non_weakrefable_sender_works(signal: Signal) -> None:
+    """A bare object() sender connects, receives and disconnects."""
+    sender = object()
+    signal.connect(on_any, sender=sender)
+    assert signal.send(sender) == [(on_any, "any")]
+    assert signal.disconnect(on_any, sender=sender) is True
+    assert signal.send(sender) == []
+
+
+def test_unhashable_sender_works(signal: Signal) -> None:
+    """A list sender is matched by identity, no hashing needed."""
+    sender: list[int] = []
+    signal.connect(on_any, sender=sender)
+    assert signal.send(sender) == [(on_any, "any")]
+    assert signal.send([]) == []
+
+
+def test_disconnect_returns_whether_it_removed(signal: Signal) -> None:
+    """True for a connected receiver, False for one never connected."""
+    signal.connect(on_any)
+    assert signal.disconnect(on_other) is False
+    assert signal.disconnect(on_any) is True
+    assert signal.disconnect(on_any) is False
+
+
+def test_disconnect_without_receiver_or_uid_explains(signal: Signal) -> None:
+    """disconnect() with nothing to find by says what it needs."""
+    with pytest.raises(TypeError, match="receiver or its dispatch_uid"):
+        signal.disconnect()
+
+
+def test_reconnect_after_disconnect_goes_last(signal: Signal) -> None:
+    """A reconnected receiver is a new connection, called after the others."""
+    signal.connect(on_any)
+    signal.connect(on_other)
+    signal.disconnect(on_any)
+    signal.connect(on_any)
+    assert [fn for fn, _ in signal.send(None)] == [on_other, on_any]
+
+
+def test_has_listeners(signal: Signal) -> None:
+    """has_listeners goes False, True, False around connect and disconnect."""
+    sender = object()
+    assert not signal.has_listeners()
+    assert not signal.has_listeners(sender)
+    signal.connect(on_any)
+    assert signal.has_listeners()
+    assert signal.has_listeners(sender)
+    signal.disconnect(on_any)
+    assert not signal.has_listeners()
+    assert not signal.has_listeners(sender)
+
+
+def test_has_listeners_without_sender_ignores_sender_specific(signal: Signal) -> None:
+    """As in Django, has_listeners() counts only receivers for any sender."""
+    sender = Sender()
+    signal.connect(on_any, sender=sender)
+    assert not signal.has_listeners()
+    assert signal.has_listeners(sender)
+
+
+def test_receivers_is_a_list_of_one_entry_per_connection(signal: Signal) -> None:
+    """receivers is [] when empty and has one Connection per connection."""
+    assert signal.receivers == []
+    assert isinstance(signal.receivers, list)
+    signal.connect(on_any)
+    signal.connect(on_any, sender=Sender)
+    signal.connect(on_other)
+    entries = signal.receivers
+    assert len(entries) == 3
+    assert all(isinstance(entry, Connection) for entry in entries)
+
+
+def test_receivers_can_be_saved_and_restored(signal: Signal) -> None:
+    """Django tooling mutes a signal by assigning [] and restores the saved list."""
+    signal.connect(on_any)
+    saved = signal.receivers
+    signal.receivers = []
+    signal.sender_receivers_cache.clear()
+    assert signal.send(None) == []
+    signal.receivers = saved
+    signal.sender_receivers_cache.clear()
+    assert signal.send(None) == [(on_any, "any")]
+
+
+def test_receivers_refuses_foreign_entries(signal: Signal) -> None:
+    """Assigning something other than Connection entries says what it takes."""
+    with pytest.raises(TypeError, match="Connection entries"):
+        signal.receivers = [on_any]  # type: ignore[list-item]
+
+
+def test_live_receivers_in_call_order(signal: Signal) -> None:
+    """live_receivers(sender) lists what a send calls, in call order."""
+    sender = Sender()
+    signal.connect(on_other, sender=sender)
+    signal.connect(on_any, priority=1)
+    assert signal.live_receivers(sender) == [on_any, on_other]
+    assert signal.live_receivers(None) == [on_any]
+    assert Signal().live_receivers(None) == []
+
+
+def test_priority_orders_higher_first_ties_in_connection_order(signal: Signal) -> None:
+    """Priority decides first; equal priorities keep connection order."""
+    order: list[str] = []
+
+    def make(name: str) -> Any:
+        def handler(sender: object, **kwargs: Any) -> None:
+            order.append(name)
+
+        return handler
+
+    handlers = {
+        name: make(name) for name in ("low", "mid1", "high", "mid2", "negative")
+    }
+    signal.connect(handlers["low"], weak=False)
+    signal.connect(handlers["mid1"], weak=False, priority=5)
+    signal.connect(handlers["high"], weak=False, priority=10)
+    signal.connect(handlers["mid2"], weak=False, priority=5)
+    signal.connect(handlers["negative"], weak=False, priority=-1)
+    signal.send(None)
+    assert order == ["high", "mid1", "mid2", "low", "negative"]
+
+
+def test_priority_merges_any_and_sender_specific(signal: Signal) -> None:
+    """Sender-specific and any-sender receivers share one priority order."""
+    sender = Sender()
+    signal.connect(on_other, sender=sender, priority=2)
+    signal.connect(on_any, priority=1)
+    assert signal.live_receivers(sender) == [on_other, on_any]
+
+
+def test_priority_must_be_an_int(signal: Signal) -> None:
+    """A non-int priority is refused at connect time."""
+    with pytest.raises(TypeError, match="priority must be an int"):
+        signal.connect(on_any, priority="high")  # type: ignore[arg-type]
+
+
+def test_describe_lists_connections(signal: Signal) -> None:
+    """describe() names each live receiver with where it was defined."""
+    signal.connect(on_any, priority=3, dispatch_uid="u")
+    (info,) = signal.describe()
+    assert info.receiver is on_any
+    assert info.name.endswith("on_any")
+    assert info.file is not None
+    assert info.file.endswith("test_connect.py")
+    assert info.priority == 3
+    assert info.dispatch_uid == "u"
+    assert info.is_async is False
+
+
+# -- validation ------------------------------------------------------------------
+
+
+def test_non_callable_is_a_type_error(signal: Signal) -> None:
+    """connect(object()) raises TypeError and registers nothing."""
+    with pytest.raises(TypeError, match="must be callable"):
+        signal.connect(object())  # type: ignore[type-var]
+    assert signal.receivers == []
+
+
+def test_receiver_without_kwargs_is_a_value_error(signal: Signal) -> None:
+    """A receiver that cannot take **kwargs raises ValueError showing the fix."""
+
+    def no_kwargs(sender: object) -> None: ...
+
+    with pytest.raises(ValueError, match=r"\*\*kwargs") as info:
+        signal.connect(no_kwargs)
+    assert "no_kwargs" in str(info.value)
+    assert signal.receivers == []
+
+
+def test_callable_instance_without_kwargs_is_refused(signal: Signal) -> None:
+    """The check looks at a callable instance's __call__ too."""
+
+    class Bad:
+        def __call__(self, sender: object) -> None: ...
+
+    with pytest.raises(ValueError, match=r"\*\*kwargs"):
+        signal.connect(Bad())
+
+
+def test_partial_with_kwargs_is_accepted(signal: Signal) -> None:
+    """A functools.partial of a **kwargs function is a valid receiver."""
+
+    def tagged(tag: str, sender: object, **kwargs: Any) -> str:
+        return tag
+
+    bound = functools.partial(tagged, "t")
+    signal.connect(bound, weak=False)
+    assert signal.send(None) == [(bound, "t")]
+
+
+def test_coroutine_object_shows_the_fix(signal: Signal) -> None:
+    """connect(handler()) explains to pass the function, without parentheses."""
+
+    async def handler(sender: object, **kwargs: Any) -> None: ...
+
+    with pytest.raises(TypeError, match=r"connect\(handler\)") as info:
+        signal.connect(handler(None))  # type: ignore[type-var,unused-coroutine]
+    assert "coroutine" in str(info.value)
+    assert signal.receivers == []
+
+
+def test_generator_function_is_refused(signal: Signal) -> None:
+    """A generator function would never run its body: refused."""
+
+    def gen(sender: object, **kwargs: Any) -> Any:
+        yield 1
+
+    with pytest.raises(TypeError, match="generator"):
+        signal.connect(gen)
+
+
+def test_non_weakrefable_receiver_says_use_weak_false(signal: Signal) -> None:
+    """A receiver that cannot be weakly referenced points at weak=False."""
+
+    class Slotted:
+        __slots__ = ()
+
+        def __call__(self, sender: object, **kwargs: Any) -> str:
+            return "slotted"
+
+    handler = Slotted()
+    with pytest.raises(TypeError, match="weak=False"):
+        signal.connect(handler)
+    signal.connect(handler, weak=False)
+    assert signal.send(None) == [(handler, "slotted")]
+
+
+# -- @receiver ---------------------------------------------------------------------
+
+
+def test_receiver_decorator_connects_and_returns_function() -> None:
+    """@receiver(signal) connects the function and returns it unchanged."""
+    sig = Signal()
+
+    def plain(sender: object, **kwargs: Any) -> int:
+        return 1
+
+    decorated = receiver(sig)(plain)
+    assert decorated is plain
+    assert sig.send(None) == [(plain, 1)]
+
+
+def test_receiver_decorator_with_list_and_tuple() -> None:
+    """@receiver([a, b]) and @receiver((c,)) connect to every signal listed."""
+    a, b, c = Signal(), Signal(), Signal()
+
+    @receiver([a, b])
+    @receiver((c,))
+    def handler(sender: object, **kwargs: Any) -> str:
+        return "ok"
+
+    for sig in (a, b, c):
+        assert sig.send(None) == [(handler, "ok")]
+
+
+def test_receiver_decorator_passes_connect_options() -> None:
+    """sender, dispatch_uid and priority reach connect()."""
+    sig = Signal()
+    sender = Sender()
+
+    @receiver(sig, sender=sender, dispatch_uid="x", priority=4, weak=False)
+    def handler(sender: object, **kwargs: Any) -> None: ...
+
+    (info,) = sig.describe()
+    assert (info.sender, info.dispatch_uid, info.priority, info.weak) == (
+        sender,
+        "x",
+        4,
+        False,
+    )
+    assert sig.send(None) == []
+
+
+def test_receiver_decorator_rejects_a_non_signal() -> None:
+    """@receiver(function) (signal forgotten) is a clear TypeError."""
+    with pytest.raises(TypeError, match="takes a Signal"):
+        receiver(on_any)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="takes a Signal"):
+        receiver([Signal(), "post_save"])  # type: ignore[list-item]

@@ -1,0 +1,193 @@
+"""send() with sync receivers: calling convention, order, results, errors."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from asignal import Signal
+
+
+class Model:
+    pass
+
+
+def test_no_receivers_returns_empty_list(signal: Signal) -> None:
+    """send on a signal with nothing connected returns []."""
+    assert signal.send(None) == []
+    assert signal.send(sender=Model, instance=1) == []
+
+
+def test_receiver_gets_signal_sender_and_payload(signal: Signal) -> None:
+    """Receivers are called as receiver(signal=..., sender=..., **payload)."""
+    seen: dict[str, Any] = {}
+
+    def handler(**kwargs: Any) -> None:
+        seen.update(kwargs)
+
+    signal.connect(handler)
+    signal.send(Model, instance="obj", created=True)
+    assert seen == {
+        "signal": signal,
+        "sender": Model,
+        "instance": "obj",
+        "created": True,
+    }
+
+
+def test_sender_by_keyword_as_in_django_docs(signal: Signal) -> None:
+    """send(sender=MyModel, ...) works like send(MyModel, ...)."""
+    senders: list[object] = []
+
+    def handler(sender: object, **kwargs: Any) -> None:
+        senders.append(sender)
+
+    signal.connect(handler, sender=Model)
+    signal.send(sender=Model, instance=1)
+    signal.send(Model, instance=1)
+    signal.send_robust(sender=Model)
+    assert senders == [Model, Model, Model]
+
+
+def test_missing_sender_explains(signal: Signal) -> None:
+    """send() without a sender says both ways to pass one."""
+    with pytest.raises(TypeError, match=r"sender=MyModel"):
+        signal.send()
+    with pytest.raises(TypeError, match="needs the sender"):
+        signal.send_robust(instance=1)
+
+
+@pytest.mark.parametrize("method", ["send", "send_robust"])
+def test_payload_may_use_receiver_weak_and_timeout_keys(
+    signal: Signal, method: str
+) -> None:
+    """receiver=, weak=, timeout= and dispatch_uid= are plain payload for send."""
+    seen: dict[str, Any] = {}
+
+    def handler(sender: object, **kwargs: Any) -> None:
+        seen.update(kwargs)
+
+    signal.connect(handler)
+    getattr(signal, method)(
+        Model, receiver="r", weak="w", timeout="t", dispatch_uid="d"
+    )
+    assert {k: seen[k] for k in ("receiver", "weak", "timeout", "dispatch_uid")} == {
+        "receiver": "r",
+        "weak": "w",
+        "timeout": "t",
+        "dispatch_uid": "d",
+    }
+
+
+def test_signal_keyword_is_refused(signal: Signal) -> None:
+    """A payload key named signal would clash with the signal argument."""
+    signal.connect(lambda sender, **kwargs: None, weak=False)
+    with pytest.raises(TypeError, match="'signal' keyword"):
+        signal.send(Model, signal=1)
+
+
+def test_results_in_connection_order(signal: Signal) -> None:
+    """Results come back in call order, each beside its receiver."""
+
+    def first(sender: object, **kwargs: Any) -> int:
+        return 1
+
+    def second(sender: object, **kwargs: Any) -> int:
+        return 2
+
+    signal.connect(first)
+    signal.connect(second)
+    assert signal.send(None) == [(first, 1), (second, 2)]
+
+
+def test_sync_receivers_run_in_calling_thread(signal: Signal) -> None:
+    """send() calls sync receivers in the thread that sends."""
+    threads: list[int] = []
+
+    def handler(sender: object, **kwargs: Any) -> None:
+        threads.append(threading.get_ident())
+
+    signal.connect(handler)
+    signal.send(None)
+    assert threads == [threading.get_ident()]
+
+
+def test_first_exception_propagates_and_stops(signal: Signal) -> None:
+    """The first error propagates and later receivers are not called."""
+    called: list[str] = []
+
+    def fails(sender: object, **kwargs: Any) -> None:
+        called.append("fails")
+        raise ValueError("boom")
+
+    def later(sender: object, **kwargs: Any) -> None:
+        called.append("later")
+
+    signal.connect(fails)
+    signal.connect(later)
+    with pytest.raises(ValueError, match="boom"):
+        signal.send(None)
+    assert called == ["fails"]
+
+
+def test_results_with_mixed_sync_and_async_follow_call_order(
+    signal: Signal,
+) -> None:
+    """Unlike Django (sync first), results follow call order across kinds."""
+
+    async def a(sender: object, **kwargs: Any) -> str:
+        return "a"
+
+    def s(sender: object, **kwargs: Any) -> str:
+        return "s"
+
+    async def b(sender: object, **kwargs: Any) -> str:
+        return "b"
+
+    signal.connect(a)
+    signal.connect(s)
+    signal.connect(b, priority=-1)
+    assert [r for _, r in signal.send(None)] == ["a", "s", "b"]
+    assert [r for _, r in signal.send_robust(None)] == ["a", "s", "b"]
+
+
+def test_calls_interleave_sync_and_async_in_call_order(signal: Signal) -> None:
+    """send() runs a sync receiver between two async ones only after the first."""
+    order: list[str] = []
+
+    async def a1(sender: object, **kwargs: Any) -> None:
+        order.append("a1")
+
+    def s(sender: object, **kwargs: Any) -> None:
+        order.append("s")
+
+    async def a2(sender: object, **kwargs: Any) -> None:
+        order.append("a2")
+
+    for fn in (a1, s, a2):
+        signal.connect(fn)
+    signal.send(None)
+    assert order == ["a1", "s", "a2"]
+
+
+def test_nested_send_from_a_receiver(signal: Signal) -> None:
+    """A receiver may send the same signal again (recursion works)."""
+    depth: list[int] = []
+
+    def handler(sender: object, level: int = 0, **kwargs: Any) -> int:
+        depth.append(level)
+        if level < 3:
+            signal.send(sender, level=level + 1)
+        return level
+
+    signal.connect(handler)
+    assert signal.send(None, level=0) == [(handler, 0)]
+    assert depth == [0, 1, 2, 3]
+
+
+def test_repr_uses_name() -> None:
+    """A named signal shows its name in its repr; an unnamed one its address."""
+    assert repr(Signal(name="orders.paid")) == "<Signal 'orders.paid'>"
+    assert repr(Signal()).startswith("<Signal at 0x")

@@ -1,0 +1,169 @@
+"""send() meeting async receivers: the three situations.
+
+1. from a thread with no event loop: the loop asignal keeps (one, reused);
+2. from an anyio worker thread: the host event loop (asyncio and trio);
+3. from a thread running an event loop: a RuntimeError that names ``asend``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import pytest
+
+from asignal import Signal
+
+
+def test_from_plain_thread_runs_on_one_kept_loop(signal: Signal) -> None:
+    """Async receivers run to completion on one kept loop thread, reused by
+    every call and every sending thread (never a new loop per call)."""
+    seen: list[tuple[int, int]] = []
+
+    async def handler(sender: object, **kwargs: Any) -> str:
+        await anyio.sleep(0)
+        import asyncio
+
+        seen.append((threading.get_ident(), id(asyncio.get_running_loop())))
+        return "done"
+
+    signal.connect(handler)
+    assert signal.send(None) == [(handler, "done")]
+    assert signal.send_robust(None) == [(handler, "done")]
+
+    def from_other_thread() -> None:
+        signal.send(None)
+
+    workers = [threading.Thread(target=from_other_thread) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(seen) == 5
+    assert len(set(seen)) == 1
+    assert seen[0][0] != threading.get_ident()
+
+
+def test_from_plain_thread_async_error_propagates(signal: Signal) -> None:
+    """An async receiver's exception reaches send()'s caller as itself."""
+
+    async def fails(sender: object, **kwargs: Any) -> None:
+        raise KeyError("async")
+
+    signal.connect(fails)
+    with pytest.raises(KeyError, match="async"):
+        signal.send(None)
+    (result,) = signal.send_robust(None)
+    assert isinstance(result[1], KeyError)
+
+
+def test_neighbouring_async_receivers_run_concurrently(signal: Signal) -> None:
+    """The first async receiver waits for an event only the second one sets:
+    send() finishes only because neighbours run concurrently."""
+    events: list[anyio.Event] = []
+
+    def event() -> anyio.Event:
+        if not events:
+            events.append(anyio.Event())
+        return events[0]
+
+    async def waits(sender: object, **kwargs: Any) -> str:
+        with anyio.fail_after(5):
+            await event().wait()
+        return "waited"
+
+    async def sets(sender: object, **kwargs: Any) -> str:
+        event().set()
+        return "set"
+
+    signal.connect(waits)
+    signal.connect(sets)
+    assert [r for _, r in signal.send(None)] == ["waited", "set"]
+
+
+@pytest.mark.anyio
+async def test_from_worker_thread_runs_on_host_loop(signal: Signal) -> None:
+    """From anyio.to_thread, async receivers run on the host loop's thread."""
+    host = threading.get_ident()
+    ran_on: list[int] = []
+    backends: list[str] = []
+
+    async def handler(sender: object, **kwargs: Any) -> str:
+        import sniffio
+
+        ran_on.append(threading.get_ident())
+        backends.append(sniffio.current_async_library())
+        await anyio.sleep(0)
+        return "host"
+
+    def sync_endpoint() -> list[tuple[Any, Any]]:
+        assert threading.get_ident() != host
+        return signal.send(None) + signal.send_robust(None)
+
+    signal.connect(handler)
+    results = await anyio.to_thread.run_sync(sync_endpoint)
+    assert [r for _, r in results] == ["host", "host"]
+    assert ran_on == [host, host]
+    assert len(set(backends)) == 1
+
+
+@pytest.mark.anyio
+async def test_from_worker_thread_error_propagates(signal: Signal) -> None:
+    """An async receiver's error raised on the host loop reaches the thread."""
+
+    async def fails(sender: object, **kwargs: Any) -> None:
+        raise LookupError("from host")
+
+    signal.connect(fails)
+
+    def sync_endpoint() -> None:
+        signal.send(None)
+
+    with pytest.raises(LookupError, match="from host"):
+        await anyio.to_thread.run_sync(sync_endpoint)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("method", ["send", "send_robust"])
+async def test_inside_running_loop_names_asend(signal: Signal, method: str) -> None:
+    """send() on the loop's own thread with an async receiver raises a
+    RuntimeError that points to `await signal.asend(...)`; nothing is called."""
+    called = False
+
+    async def handler(sender: object, **kwargs: Any) -> None:
+        nonlocal called
+        called = True
+
+    signal.connect(handler)
+    with pytest.raises(RuntimeError, match=r"await signal\.asend\(\.\.\.\)"):
+        getattr(signal, method)(None)
+    assert not called
+
+
+@pytest.mark.anyio
+async def test_inside_running_loop_sync_only_is_fine(signal: Signal) -> None:
+    """With only sync receivers, send() works inside a running loop."""
+
+    def handler(sender: object, **kwargs: Any) -> str:
+        return "sync"
+
+    signal.connect(handler)
+    assert signal.send(None) == [(handler, "sync")]
+
+
+def test_receiver_on_kept_loop_cannot_block_it(signal: Signal) -> None:
+    """An async receiver that calls send() with async receivers from the kept
+    loop gets the RuntimeError instead of deadlocking."""
+    inner = Signal()
+
+    async def inner_handler(sender: object, **kwargs: Any) -> None: ...
+
+    async def outer_handler(sender: object, **kwargs: Any) -> None:
+        inner.send(None)
+
+    inner.connect(inner_handler)
+    signal.connect(outer_handler)
+    with pytest.raises(RuntimeError, match="asend"):
+        signal.send(None)
