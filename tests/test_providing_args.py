@@ -1,0 +1,130 @@
+"""Signal(providing_args=[...]): Django's old spelling works, is kept for
+introspection, and is checked on every send in strict or debug mode."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+
+from asignal import Signal, SignalArgumentsWarning
+from asignal import signals as builtin
+
+
+def handler(sender: object, **kwargs: Any) -> str:
+    return "handled"
+
+
+async def ahandler(sender: object, **kwargs: Any) -> str:
+    return "ahandled"
+
+
+def test_old_django_spelling_works_and_is_kept() -> None:
+    """providing_args is accepted and visible on the signal."""
+    sig = Signal(providing_args=["instance", "created"])
+    assert sig.providing_args == frozenset({"instance", "created"})
+    sig.connect(handler)
+    assert sig.send(sender=object, instance=1, created=True) == [(handler, "handled")]
+
+
+def test_without_providing_args_it_is_none() -> None:
+    """A signal that declares nothing says so with None."""
+    assert Signal().providing_args is None
+
+
+def test_builtin_signals_declare_their_payload() -> None:
+    """The built-in signals carry Django's payload names."""
+    assert builtin.post_save.providing_args is not None
+    assert {"instance", "created"} <= builtin.post_save.providing_args
+
+
+def test_mismatch_is_not_checked_by_default() -> None:
+    """Without strict or debug mode a mismatch is not an error (Django 3 did not
+    check either), and no warning is raised (filterwarnings=error proves it)."""
+    sig = Signal(providing_args=["instance"])
+    sig.connect(handler)
+    assert sig.send(object, colour="red") == [(handler, "handled")]
+
+
+@pytest.mark.parametrize("method", ["send", "send_robust"])
+def test_strict_refuses_missing_and_extra(method: str) -> None:
+    """strict=True: TypeError naming what is missing and what is undeclared; no
+    receiver is called; even robust sends raise (a caller error)."""
+    sig = Signal(providing_args=["instance", "created"], strict=True)
+    called = False
+
+    def spy(sender: object, **kwargs: Any) -> None:
+        nonlocal called
+        called = True
+
+    sig.connect(spy)
+    with pytest.raises(TypeError, match="missing created; undeclared colour"):
+        getattr(sig, method)(object, instance=1, colour="red")
+    assert not called
+    getattr(sig, method)(object, instance=1, created=False)
+    assert called
+
+
+def test_strict_checks_even_with_nothing_connected() -> None:
+    """A wrong send is caught before any receiver is connected."""
+    sig = Signal(providing_args=["instance"], strict=True)
+    with pytest.raises(TypeError, match="missing instance"):
+        sig.send(sender=object)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("method", ["asend", "asend_robust"])
+async def test_strict_checks_async_sends(method: str) -> None:
+    """asend and asend_robust are checked too; timeout= is not payload."""
+    sig = Signal(providing_args=["instance"], strict=True)
+    sig.connect(ahandler)
+    with pytest.raises(TypeError, match="undeclared extra"):
+        await getattr(sig, method)(object, instance=1, extra=2)
+    results = await getattr(sig, method)(object, instance=1, timeout=5)
+    assert results == [(ahandler, "ahandled")]
+
+
+def test_debug_env_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ASIGNAL_DEBUG=1: a mismatch warns SignalArgumentsWarning and still sends."""
+    monkeypatch.setenv("ASIGNAL_DEBUG", "1")
+    sig = Signal(providing_args=["instance"], name="orders")
+    sig.connect(handler)
+    with pytest.warns(SignalArgumentsWarning, match="'orders'.*missing instance"):
+        assert sig.send(object) == [(handler, "handled")]
+
+
+def test_dev_mode_warns() -> None:
+    """python -X dev turns the check on as a warning."""
+    code = textwrap.dedent(
+        """
+        import warnings
+        from asignal import Signal, SignalArgumentsWarning
+        sig = Signal(providing_args=["instance"])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sig.send(object, other=1)
+        print([w.category.__name__ for w in caught])
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "SignalArgumentsWarning" in out
+
+
+def test_strict_without_declaration_is_refused() -> None:
+    """strict=True needs providing_args to check against."""
+    with pytest.raises(ValueError, match="providing_args"):
+        Signal(strict=True)
+
+
+def test_a_string_is_refused() -> None:
+    """providing_args="instance" (a string, not a list) says how to fix it."""
+    with pytest.raises(TypeError, match=r"\['instance'\]"):
+        Signal(providing_args="instance")
