@@ -92,8 +92,17 @@ def check_can_block(what: str) -> None:
     try:
         anyio.lowlevel.current_token()
     except RuntimeError:
-        pass  # no event loop in this thread: blocking is allowed
+        # anyio sees no loop outside a task, but a callback the loop runs
+        # (loop.call_soon, a future's done callback) is on its thread all the same.
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            running = False
+        else:
+            running = True
     else:
+        running = True
+    if running:
         raise RuntimeError(
             f"{what} cannot wait for async receivers here: this thread is running an "
             "event loop, and blocking it would deadlock. Use `await signal.asend(...)` "
