@@ -167,3 +167,32 @@ def test_receiver_on_kept_loop_cannot_block_it(signal: Signal) -> None:
     signal.connect(outer_handler)
     with pytest.raises(RuntimeError, match="asend"):
         signal.send(None)
+
+
+def test_inside_loop_callback_names_asend(signal: Signal) -> None:
+    """send() from a callback the asyncio loop runs (call_soon, outside any task)
+    is on the loop's thread too: RuntimeError, not a blocked loop."""
+    import asyncio
+
+    async def handler(sender: object, **kwargs: Any) -> None: ...
+
+    signal.connect(handler)
+
+    async def main() -> BaseException | None:
+        loop = asyncio.get_running_loop()
+        outcome: asyncio.Future[BaseException | None] = loop.create_future()
+
+        def callback() -> None:
+            try:
+                signal.send(None)
+            except BaseException as exc:  # handed to the test through the future
+                outcome.set_result(exc)
+            else:
+                outcome.set_result(None)
+
+        loop.call_soon(callback)
+        return await outcome
+
+    error = asyncio.run(main())
+    assert isinstance(error, RuntimeError)
+    assert "asend" in str(error)
