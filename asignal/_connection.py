@@ -62,6 +62,8 @@ def is_async_callable(fn: object) -> bool:
         return True
     if inspect.isfunction(fn) or inspect.ismethod(fn) or not callable(fn):
         return False
+    if isinstance(fn, type):
+        return False  # calling a class makes an instance, even if instances are async
     # A callable instance: its class's `async def __call__` (or one marked with
     # inspect.markcoroutinefunction on the instance's bound __call__).
     instance: Any = fn
