@@ -409,3 +409,21 @@ def test_receiver_decorator_rejects_a_non_signal() -> None:
         receiver(on_any)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="takes a Signal"):
         receiver([Signal(), "post_save"])  # type: ignore[list-item]
+
+
+def test_class_receiver_is_sync_even_with_async_call(signal: Signal) -> None:
+    """A class connected as a receiver is called (it constructs an instance),
+    even when its instances have an async __call__."""
+
+    class Created:
+        def __init__(self, sender: object, **kwargs: Any) -> None:
+            self.sender = sender
+
+        async def __call__(self, **kwargs: Any) -> None: ...
+
+    signal.connect(Created)
+    assert signal.describe()[0].is_async is False
+    ((fn, result),) = signal.send("s")
+    assert fn is Created
+    assert isinstance(result, Created)
+    assert result.sender == "s"
