@@ -352,7 +352,9 @@ class Signal:
 
     # -- sending ---------------------------------------------------------------------
 
-    def _check_payload(self, named: dict[str, Any], method: str) -> None:
+    def _check_payload(
+        self, named: dict[str, Any], method: str, stacklevel: int = 3
+    ) -> None:
         declared = self.providing_args or frozenset()
         missing = sorted(declared - named.keys())
         extra = sorted(named.keys() - declared)
@@ -369,7 +371,9 @@ class Signal:
         )
         if self.strict:
             raise TypeError(message)
-        warnings.warn(message, SignalArgumentsWarning, stacklevel=3)
+        # Point at the line that sent: send() -> here is 3 frames up, the robust
+        # methods go through _begin() and are one frame deeper.
+        warnings.warn(message, SignalArgumentsWarning, stacklevel=stacklevel)
 
     def _begin(
         self, sender: object, named: dict[str, Any], method: str
@@ -383,7 +387,7 @@ class Signal:
         if "signal" in named:
             _reject_signal_kwarg(method)
         if self._check_args:
-            self._check_payload(named, method)
+            self._check_payload(named, method, 4)
         if _hooks.active and _hooks.intercept(self, sender, named, method):
             return None
         if not self._entries:
