@@ -128,3 +128,28 @@ def test_a_string_is_refused() -> None:
     """providing_args="instance" (a string, not a list) says how to fix it."""
     with pytest.raises(TypeError, match=r"\['instance'\]"):
         Signal(providing_args="instance")
+
+
+@pytest.mark.parametrize("method", ["send", "send_robust"])
+def test_debug_warning_points_at_the_sending_line(
+    monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """The warning is attributed to the caller's file, for every send method."""
+    monkeypatch.setenv("ASIGNAL_DEBUG", "1")
+    sig = Signal(providing_args=["instance"])
+    with pytest.warns(SignalArgumentsWarning) as caught:
+        getattr(sig, method)(object)
+    assert caught[0].filename == __file__
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("method", ["asend", "asend_robust"])
+async def test_debug_warning_points_at_the_awaiting_line(
+    monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """For the async methods too, the warning names the caller's file."""
+    monkeypatch.setenv("ASIGNAL_DEBUG", "1")
+    sig = Signal(providing_args=["instance"])
+    with pytest.warns(SignalArgumentsWarning) as caught:
+        await getattr(sig, method)(object)
+    assert caught[0].filename == __file__
