@@ -412,6 +412,8 @@ class Signal:
         """
         if sender is _MISSING:
             sender = _pop_sender(named, "send")
+        elif "sender" in named:
+            _reject_second_sender("send")
         if "signal" in named:
             _reject_signal_kwarg("send")
         if self._check_args:
@@ -449,6 +451,8 @@ class Signal:
         ``KeyboardInterrupt``) still propagates."""
         if sender is _MISSING:
             sender = _pop_sender(named, "send_robust")
+        elif "sender" in named:
+            _reject_second_sender("send_robust")
         plan = self._begin(sender, named, "send_robust")
         if plan is None:
             return []
@@ -550,6 +554,8 @@ class Signal:
         """
         if sender is _MISSING:
             sender = _pop_sender(named, "asend")
+        elif "sender" in named:
+            _reject_second_sender("asend")
         if "signal" in named:
             _reject_signal_kwarg("asend")
         if self._check_args:
@@ -590,6 +596,8 @@ class Signal:
         ``TimeoutError`` result. Cancellation of the caller always propagates."""
         if sender is _MISSING:
             sender = _pop_sender(named, "asend_robust")
+        elif "sender" in named:
+            _reject_second_sender("asend_robust")
         plan = self._begin(sender, named, "asend_robust")
         if plan is None:
             return []
@@ -640,6 +648,13 @@ def _pop_sender(named: dict[str, Any], method: str) -> object:
             f"signal.{method}(sender=MyModel, ...); use sender=None for no particular "
             "sender."
         ) from None
+
+
+def _reject_second_sender(method: str) -> None:
+    raise TypeError(
+        f"{method}() got the sender twice, positionally and as sender=...; "
+        "pass it once."
+    )
 
 
 def _reject_signal_kwarg(method: str) -> None:
