@@ -479,3 +479,15 @@ async def test_async_receiver_entering_cancel_scope_in_first_step(
         assert [r for _, r in results] == ["scoped", "sync", "also"]
         results = await signal.asend(None, timeout=5)
         assert [r for _, r in results] == ["scoped", "sync", "also"]
+
+
+@pytest.mark.parametrize("method", ["asend", "asend_robust"])
+async def test_sender_given_twice_is_refused(signal: Signal, method: str) -> None:
+    """asend(A, sender=B) raises a TypeError before any receiver runs."""
+
+    async def handler(sender: object, **kwargs: Any) -> None:
+        raise AssertionError("not called")
+
+    signal.connect(handler)
+    with pytest.raises(TypeError, match="sender twice"):
+        await getattr(signal, method)(int, sender=int)

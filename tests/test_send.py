@@ -191,3 +191,19 @@ def test_repr_uses_name() -> None:
     """A named signal shows its name in its repr; an unnamed one its address."""
     assert repr(Signal(name="orders.paid")) == "<Signal 'orders.paid'>"
     assert repr(Signal()).startswith("<Signal at 0x")
+
+
+@pytest.mark.parametrize("method", ["send", "send_robust"])
+def test_sender_given_twice_is_refused(signal: Signal, method: str) -> None:
+    """send(A, sender=B) is a caller error, raised even by the robust variant
+    (not turned into a failure of every receiver)."""
+    called = False
+
+    def handler(sender: object, **kwargs: Any) -> None:
+        nonlocal called
+        called = True
+
+    signal.connect(handler)
+    with pytest.raises(TypeError, match="sender twice"):
+        getattr(signal, method)(Model, sender=Model)
+    assert not called
