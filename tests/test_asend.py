@@ -491,3 +491,34 @@ async def test_sender_given_twice_is_refused(signal: Signal, method: str) -> Non
     signal.connect(handler)
     with pytest.raises(TypeError, match="sender twice"):
         await getattr(signal, method)(int, sender=int)
+
+
+async def test_default_thread_limit_is_per_signal_and_40() -> None:
+    """Each signal has its own limiter, with anyio's default of 40 tokens."""
+    first, second = Signal(), Signal()
+    assert first.thread_limiter.total_tokens == 40
+    assert first.thread_limiter is first.thread_limiter
+    assert first.thread_limiter is not second.thread_limiter
+
+
+async def test_single_async_receiver_needs_no_task_group(
+    signal: Signal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exactly one async receiver is awaited directly, in the caller's task: no
+    task group is created, with or without timeout=."""
+    caller = anyio.get_current_task().id
+    ran_in: list[int] = []
+
+    async def handler(sender: object, **kwargs: Any) -> str:
+        await anyio.sleep(0)
+        ran_in.append(anyio.get_current_task().id)
+        return "direct"
+
+    def no_task_group() -> Any:
+        raise AssertionError("a task group was created")
+
+    signal.connect(handler)
+    monkeypatch.setattr(anyio, "create_task_group", no_task_group)
+    assert await signal.asend(None) == [(handler, "direct")]
+    assert await signal.asend(None, timeout=5) == [(handler, "direct")]
+    assert ran_in == [caller, caller]
