@@ -291,3 +291,24 @@ async def test_asend_robust_lets_base_exceptions_through(signal: Signal) -> None
     signal.connect(aok)
     with pytest.raises(NotAnException):
         await signal.asend_robust(None)
+
+
+@pytest.mark.anyio
+# asyncio only by nature: trio.Cancelled cannot be raised by hand.
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("method", ["asend", "asend_robust"])
+async def test_receiver_raising_cancelled_error_is_not_swallowed(
+    signal: Signal, method: str
+) -> None:
+    """A receiver raising CancelledError is not reported as returning None (as
+    Django 6.1 does): the cancellation propagates from both variants."""
+    import asyncio
+
+    async def raises_cancelled(sender: object, **kwargs: Any) -> None:
+        await anyio.sleep(0)
+        raise asyncio.CancelledError
+
+    signal.connect(raises_cancelled)
+    signal.connect(aok)
+    with pytest.raises(asyncio.CancelledError):
+        await getattr(signal, method)(None)
