@@ -297,6 +297,10 @@ class Signal:
         with self.lock:
             self._entries = entries
             self._routing = None
+            # A list saved earlier may hold connections whose receiver or sender
+            # died since, and whose death flag a prune in between already cleared:
+            # a dead sender's reused id() must not route to them.
+            self._prune()
 
     def _flag_dead(self, _ref: object) -> None:
         # Called by the garbage collector, possibly while self.lock is held by this
