@@ -252,3 +252,26 @@ def test_many_dead_receivers_are_pruned(signal: Signal) -> None:
     signal.connect(on_any)
     assert signal.receivers[0].receiver is on_any
     assert len(signal.receivers) == 1
+
+
+def test_restoring_saved_receivers_drops_those_that_died(signal: Signal) -> None:
+    """Django tooling saves signal.receivers, assigns [] and restores the list
+    later: connections whose sender or receiver died meanwhile are dropped on
+    restore, even if the signal was pruned in between."""
+
+    def other(sender: object, **kwargs: Any) -> None: ...
+
+    sender = Sender()
+    handler = Handler()
+    signal.connect(on_any, sender=sender)
+    signal.connect(handler.method)
+    signal.connect(on_other_any)
+    saved = signal.receivers
+    signal.receivers = []
+    del sender, handler
+    gc.collect()
+    signal.connect(other)  # prunes the (empty) signal, clearing its death flag
+    signal.disconnect(other)
+    signal.receivers = saved
+    assert [c.receiver for c in signal.receivers] == [on_other_any]
+    assert signal.send(None) == [(on_other_any, "other")]
