@@ -6,6 +6,7 @@ import gc
 import weakref
 from typing import Any
 
+import anyio
 import pytest
 
 from asignal import Signal
@@ -275,3 +276,41 @@ def test_restoring_saved_receivers_drops_those_that_died(signal: Signal) -> None
     signal.receivers = saved
     assert [c.receiver for c in signal.receivers] == [on_other_any]
     assert signal.send(None) == [(on_other_any, "other")]
+
+
+class Payload:
+    pass
+
+
+async def _async_receiver(sender: object, **kwargs: Any) -> None:
+    await anyio.sleep(0)
+
+
+@pytest.mark.parametrize("method", ["send", "send_robust"])
+def test_send_keeps_no_reference_to_the_payload(signal: Signal, method: str) -> None:
+    """After a send returns (sync receivers, and async ones on the kept loop),
+    nothing holds the payload: it is collected."""
+    signal.connect(on_any)
+    signal.connect(_async_receiver)
+    payload = Payload()
+    ref = weakref.ref(payload)
+    getattr(signal, method)(None, instance=payload)
+    del payload
+    gc.collect()
+    assert ref() is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("method", ["asend", "asend_robust"])
+async def test_asend_keeps_no_reference_to_the_payload(
+    signal: Signal, method: str
+) -> None:
+    """After asend returns, nothing (tasks, threads, contexts) holds the payload."""
+    signal.connect(on_any)
+    signal.connect(_async_receiver)
+    payload = Payload()
+    ref = weakref.ref(payload)
+    await getattr(signal, method)(None, instance=payload, timeout=5)
+    del payload
+    gc.collect()
+    assert ref() is None
