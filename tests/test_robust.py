@@ -74,6 +74,7 @@ def test_send_robust_logs_error_with_traceback(
     assert "fails" in message
     assert "send_robust" in message
     assert "sync failure" in message
+    assert "'test-signal'" in message  # the signal's name identifies it in logs
 
 
 def test_send_robust_success_logs_nothing(
