@@ -161,9 +161,10 @@ async def run_concurrently(
                     results[index] = await anyio.to_thread.run_sync(
                         call, limiter=limiter
                     )
-                    # A thread cannot be interrupted: if the deadline passed while
-                    # it ran, its late result is a timeout all the same.
-                    await anyio.lowlevel.checkpoint_if_cancelled()
+                    if timeout is not None:
+                        # A thread cannot be interrupted: if the deadline passed
+                        # while it ran, its late result is a timeout all the same.
+                        await anyio.lowlevel.checkpoint_if_cancelled()
                 except Exception as exc:
                     results[index] = exc
                     log_failure(signal, receiver, exc, method)
@@ -241,8 +242,9 @@ async def run_concurrently(
                     else:
                         results[index] = await resume(ctx, coro, suspended_on)
             # A receiver in a worker thread cannot be interrupted, and trio does not
-            # deliver the deadline once every task has returned: a late finish must
-            # still be a TimeoutError, on every backend.
+            # deliver a cancellation (the caller's, or the deadline) that came while
+            # it ran once every task has returned: deliver it here, so a cancelled
+            # send raises and a late finish is a TimeoutError on every backend.
             await anyio.lowlevel.checkpoint_if_cancelled()
     except BaseExceptionGroup as group:
         raise unwrap_group(group) from None
