@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import pytest
 
 from asignal import Signal
