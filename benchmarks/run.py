@@ -1,0 +1,188 @@
+"""Benchmark runner for asignal (issue 3): ratios to plain-Python floors.
+
+Run with ``python benchmarks/run.py [--quick] [--out DIR]``. Each round interleaves
+every scenario's floor and the libraries measured against it; the reported figure is
+the median over rounds of (library time / floor time in the same round), so a machine
+that slows down for a second moves both sides of a ratio together. GC is disabled
+inside timed loops. Before timing, each library's send is checked to reach exactly the
+expected receivers. Peer libraries (django, blinker, psygnal, pyee) are measured when
+importable and reported ``n/a`` otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from asignal import Signal
+
+
+def _timed(fn: Callable[[], object], loops: int) -> float:
+    """Return seconds per call of ``fn`` over ``loops`` calls with GC disabled."""
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for _ in range(loops):
+            fn()
+        return (time.perf_counter() - start) / loops
+    finally:
+        gc.enable()
+
+
+def _make_receivers(n: int, hits: list[int]) -> list[Callable[..., None]]:
+    def make() -> Callable[..., None]:
+        def r(*args: object, **kwargs: object) -> None:
+            hits[0] += 1
+
+        return r
+
+    return [make() for _ in range(n)]
+
+
+def _setups(n: int) -> dict[str, tuple[Callable[[], object], list[int]] | None]:
+    """Build a send callable per library, each reaching ``n`` receivers."""
+    out: dict[str, tuple[Callable[[], object], list[int]] | None] = {}
+    hits = [0]
+    recs = _make_receivers(n, hits)
+    sender = object()
+
+    def floor() -> None:
+        for r in recs:
+            r(sender)
+
+    out["floor"] = (floor, hits)
+
+    chits = [0]
+    crecs = _make_receivers(n, chits)
+    sig0 = Signal()
+
+    def contract_floor() -> list[tuple[object, object]]:
+        return [(r, r(signal=sig0, sender=sender)) for r in crecs]
+
+    out["contract floor"] = (contract_floor, chits)
+
+    ahits = [0]
+    sig = Signal()
+    arecs = _make_receivers(n, ahits)
+    for r in arecs:
+        sig.connect(r)
+    out["asignal"] = ((lambda keep=arecs: sig.send(sender)), ahits)
+
+    try:
+        from django.dispatch import Signal as DSignal
+
+        dhits = [0]
+        dsig = DSignal()
+        drecs = _make_receivers(n, dhits)
+        for r in drecs:
+            dsig.connect(r)
+        out["django"] = ((lambda keep=drecs: dsig.send(sender)), dhits)
+    except ImportError:
+        out["django"] = None
+    try:
+        import blinker
+
+        bhits = [0]
+        bsig = blinker.Signal()
+        brecs = _make_receivers(n, bhits)
+        for r in brecs:
+            bsig.connect(r)
+        out["blinker"] = ((lambda keep=brecs: bsig.send(sender)), bhits)
+    except ImportError:
+        out["blinker"] = None
+    return out
+
+
+def run(quick: bool) -> dict[str, object]:
+    """Run the sync-send scenarios and return medians of per-round ratios."""
+    rounds = 3 if quick else 15
+    results: dict[str, object] = {}
+    for label, n in (("S1", 1), ("S2", 10), ("S3", 100)):
+        setups = _setups(n)
+        for name, item in setups.items():
+            if item is None:
+                continue
+            fn, hits = item
+            hits[0] = 0
+            fn()
+            if hits[0] != n:
+                raise AssertionError(
+                    f"{name} reached {hits[0]} receivers, expected {n}"
+                )
+        loops = max(200, 20000 // n) if not quick else max(50, 2000 // n)
+        ratios: dict[str, list[float]] = {k: [] for k, v in setups.items() if v}
+        floors: list[float] = []
+        for _ in range(rounds):
+            base = None
+            for name, item in setups.items():
+                if item is None:
+                    continue
+                t = _timed(item[0], loops)
+                if name == "floor":
+                    base = t
+                    floors.append(t)
+                assert base is not None
+                ratios[name].append(t / base)
+        results[label] = {
+            "receivers": n,
+            "floor_us": statistics.median(floors) * 1e6,
+            **{
+                k: (round(statistics.median(v), 2) if v else "n/a")
+                for k, v in ((k, ratios.get(k, [])) for k in setups)
+                if k != "floor"
+            },
+        }
+    return results
+
+
+def _markdown(results: dict[str, object], meta: dict[str, object]) -> str:
+    lines = ["# asignal benchmark results", ""]
+    lines += [f"- {k}: {v}" for k, v in meta.items()]
+    lines += ["", "Ratios to the bare `r(sender)` loop measured in the same round.", ""]
+    cols = ["contract floor", "asignal", "django", "blinker"]
+    lines.append("| scenario | floor µs | " + " | ".join(cols) + " |")
+    lines.append("|" + "---|" * (len(cols) + 2))
+    for label, row in results.items():
+        assert isinstance(row, dict)
+        cells = [str(row.get(c, "n/a")) for c in cols]
+        lines.append(f"| {label} | {row['floor_us']:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    """Parse arguments, run the suite, print and optionally write the results."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="few rounds, smoke run")
+    parser.add_argument(
+        "--out", type=Path, help="directory for RESULTS.md/results.json"
+    )
+    args = parser.parse_args()
+    import os
+
+    meta: dict[str, object] = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "quick": args.quick,
+    }
+    results = run(args.quick)
+    md = _markdown(results, meta)
+    print(md)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "RESULTS.md").write_text(md, encoding="utf-8")
+        (args.out / "results.json").write_text(
+            json.dumps({"meta": meta, "results": results}, indent=2), encoding="utf-8"
+        )
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Non-timing regression guards for the send hot path and the benchmark suite."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+from asignal import Signal
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _noop(**kwargs: Any) -> None:
+    """Receive a signal and do nothing."""
+
+
+def _make() -> Any:
+    def r(**kwargs: Any) -> None:
+        return None
+
+    return r
+
+
+def test_connect_disconnect_cycle_retains_no_memory() -> None:
+    """Connect/disconnect cycles retain under one byte per cycle (no per-cycle leak)."""
+    sig = Signal()
+    recs = [_make() for _ in range(1000)]
+    for r in recs:
+        sig.connect(r)
+        sig.disconnect(r)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for r in recs:
+            sig.connect(r)
+            sig.disconnect(r)
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    growth = sum(
+        s.size_diff
+        for s in after.compare_to(before, "filename")
+        if "asignal" in str(s.traceback)
+    )
+    # A constant one-off (a resized list, a cached int) is allowed; a per-cycle
+    # leak of even one byte would exceed the cycle count.
+    assert growth < len(recs), f"{growth} bytes retained after {len(recs)} cycles"
+
+
+def test_warm_send_allocation_does_not_grow_with_repeats() -> None:
+    """A warm send() retains nothing: 1,000 sends keep no more memory than one."""
+    sig = Signal()
+    recs = [_make() for _ in range(10)]
+    for r in recs:
+        sig.connect(r)
+    sig.send(None)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for _ in range(1000):
+            sig.send(None)
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    growth = sum(
+        s.size_diff
+        for s in after.compare_to(before, "filename")
+        if "asignal" in str(s.traceback)
+    )
+    assert growth <= 0, f"{growth} bytes retained by asignal after 1,000 sends"
+
+
+def test_benchmark_suite_quick_run_succeeds(tmp_path: Path) -> None:
+    """`benchmarks/run.py --quick` runs, checks receivers are reached, writes JSON."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "run.py"),
+            "--quick",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "results.json").exists()
+    assert "S3" in (tmp_path / "RESULTS.md").read_text(encoding="utf-8")
