@@ -142,17 +142,60 @@ def run(quick: bool) -> dict[str, object]:
     return results
 
 
+def memory_per_receiver(count: int = 10000) -> dict[str, float]:
+    """M1: tracemalloc bytes per weak receiver and per connect/disconnect cycle."""
+    import tracemalloc
+
+    recs = [_make_receivers(1, [0])[0] for _ in range(count)]
+    sig = Signal()
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for r in recs:
+        sig.connect(r)
+    per_receiver = (tracemalloc.get_traced_memory()[0] - before) / count
+    for r in recs:
+        sig.disconnect(r)
+    gc.collect()
+    mid = tracemalloc.get_traced_memory()[0]
+    for r in recs:
+        sig.connect(r)
+        sig.disconnect(r)
+    gc.collect()
+    per_cycle = (tracemalloc.get_traced_memory()[0] - mid) / count
+    tracemalloc.stop()
+    return {
+        "bytes_per_receiver": round(per_receiver, 1),
+        "bytes_per_cycle": round(per_cycle, 2),
+    }
+
+
 def _markdown(results: dict[str, object], meta: dict[str, object]) -> str:
     lines = ["# asignal benchmark results", ""]
     lines += [f"- {k}: {v}" for k, v in meta.items()]
-    lines += ["", "Ratios to the bare `r(sender)` loop measured in the same round.", ""]
+    lines += [
+        "",
+        "Ratios to the bare `r(sender)` loop measured in the same round (median of"
+        " rounds). Scope so far: S1-S3 and M1 only; S4, S5, A1-A5, trio rows,"
+        " psygnal/pyee/aiosignal and the plot are not implemented yet.",
+        "",
+    ]
     cols = ["contract floor", "asignal", "django", "blinker"]
     lines.append("| scenario | floor µs | " + " | ".join(cols) + " |")
     lines.append("|" + "---|" * (len(cols) + 2))
     for label, row in results.items():
         assert isinstance(row, dict)
+        if label == "M1":
+            continue
         cells = [str(row.get(c, "n/a")) for c in cols]
         lines.append(f"| {label} | {row['floor_us']:.2f} | " + " | ".join(cells) + " |")
+    m1 = results.get("M1")
+    if isinstance(m1, dict):
+        lines += [
+            "",
+            f"M1 (asignal, 10,000 weak receivers): {m1['bytes_per_receiver']} bytes"
+            f" per receiver, {m1['bytes_per_cycle']} bytes per connect/disconnect.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -172,7 +215,15 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "quick": args.quick,
     }
+    from importlib import metadata
+
+    for pkg in ("asignal", "anyio", "django", "blinker"):
+        try:
+            meta[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            meta[pkg] = "not installed"
     results = run(args.quick)
+    results["M1"] = memory_per_receiver()
     md = _markdown(results, meta)
     print(md)
     if args.out:
