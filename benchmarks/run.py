@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from asignal import Signal
 
@@ -142,6 +143,37 @@ def run(quick: bool) -> dict[str, object]:
     return results
 
 
+def connect_growth() -> dict[str, object]:
+    """S5: seconds to connect then disconnect 1,000 and 10,000 receivers, and growth."""
+    factories: dict[str, Callable[[], Any]] = {"asignal": Signal}
+    try:
+        from django.dispatch import Signal as DSignal
+
+        factories["django"] = DSignal
+    except ImportError:
+        pass
+    out: dict[str, object] = {}
+    for name, factory in factories.items():
+        times = {}
+        for count in (1000, 10000):
+            recs = _make_receivers(count, [0])
+            sig = factory()
+            gc.disable()
+            start = time.perf_counter()
+            for r in recs:
+                sig.connect(r)
+            for r in recs:
+                sig.disconnect(r)
+            times[count] = time.perf_counter() - start
+            gc.enable()
+        out[name] = {
+            "1k_ms": round(times[1000] * 1e3, 2),
+            "10k_ms": round(times[10000] * 1e3, 2),
+            "growth": round(times[10000] / times[1000], 1),
+        }
+    return out
+
+
 def memory_per_receiver(count: int = 10000) -> dict[str, float]:
     """M1: tracemalloc bytes per weak receiver and per connect/disconnect cycle."""
     import tracemalloc
@@ -176,7 +208,7 @@ def _markdown(results: dict[str, object], meta: dict[str, object]) -> str:
     lines += [
         "",
         "Ratios to the bare `r(sender)` loop measured in the same round (median of"
-        " rounds). Scope so far: S1-S3 and M1 only; S4, S5, A1-A5, trio rows,"
+        " rounds). Scope so far: S1-S3, S5 and M1 only; S4, A1-A5, trio rows,"
         " psygnal/pyee/aiosignal and the plot are not implemented yet.",
         "",
     ]
@@ -185,10 +217,14 @@ def _markdown(results: dict[str, object], meta: dict[str, object]) -> str:
     lines.append("|" + "---|" * (len(cols) + 2))
     for label, row in results.items():
         assert isinstance(row, dict)
-        if label == "M1":
+        if label in ("M1", "S5"):
             continue
         cells = [str(row.get(c, "n/a")) for c in cols]
         lines.append(f"| {label} | {row['floor_us']:.2f} | " + " | ".join(cells) + " |")
+    s5 = results.get("S5")
+    if isinstance(s5, dict):
+        lines += ["", "S5 connect then disconnect (single run, not a ratio):", ""]
+        lines += [f"- {k}: {v}" for k, v in s5.items()]
     m1 = results.get("M1")
     if isinstance(m1, dict):
         lines += [
@@ -224,6 +260,7 @@ def main() -> None:
             meta[pkg] = "not installed"
     results = run(args.quick)
     results["M1"] = memory_per_receiver()
+    results["S5"] = connect_growth()
     md = _markdown(results, meta)
     print(md)
     if args.out:
