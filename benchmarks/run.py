@@ -143,6 +143,51 @@ def run(quick: bool) -> dict[str, object]:
     return results
 
 
+def async_single(rounds: int, loops: int) -> dict[str, object]:
+    """A1: ``asend`` to one async no-op receiver as a ratio to a direct await."""
+    import asyncio
+
+    async def areceiver(**kwargs: object) -> None:
+        return None
+
+    sig = Signal()
+    sig.connect(areceiver)
+    dsig: Any = None
+    try:
+        from django.dispatch import Signal as DSignal
+
+        dsig = DSignal()
+        dsig.connect(areceiver)
+    except ImportError:
+        pass
+
+    async def main() -> dict[str, object]:
+        assert len(await sig.asend(None)) == 1
+        ratios: dict[str, list[float]] = {"asignal": [], "django": []}
+        for _ in range(rounds):
+            gc.disable()
+            start = time.perf_counter()
+            for _ in range(loops):
+                await areceiver(signal=sig, sender=None)
+            base = time.perf_counter() - start
+            start = time.perf_counter()
+            for _ in range(loops):
+                await sig.asend(None)
+            ratios["asignal"].append((time.perf_counter() - start) / base)
+            if dsig is not None:
+                start = time.perf_counter()
+                for _ in range(loops):
+                    await dsig.asend(None)
+                ratios["django"].append((time.perf_counter() - start) / base)
+            gc.enable()
+        return {
+            k: (round(statistics.median(v), 1) if v else "n/a")
+            for k, v in ratios.items()
+        }
+
+    return asyncio.run(main())
+
+
 def connect_growth() -> dict[str, object]:
     """S5: seconds to connect then disconnect 1,000 and 10,000 receivers, and growth."""
     factories: dict[str, Callable[[], Any]] = {"asignal": Signal}
@@ -208,7 +253,7 @@ def _markdown(results: dict[str, object], meta: dict[str, object]) -> str:
     lines += [
         "",
         "Ratios to the bare `r(sender)` loop measured in the same round (median of"
-        " rounds). Scope so far: S1-S3, S5 and M1 only; S4, A1-A5, trio rows,"
+        " rounds). Scope so far: S1-S3, S5, A1 and M1 only; S4, A2-A5, trio rows,"
         " psygnal/pyee/aiosignal and the plot are not implemented yet.",
         "",
     ]
@@ -217,10 +262,14 @@ def _markdown(results: dict[str, object], meta: dict[str, object]) -> str:
     lines.append("|" + "---|" * (len(cols) + 2))
     for label, row in results.items():
         assert isinstance(row, dict)
-        if label in ("M1", "S5"):
+        if label in ("M1", "S5", "A1"):
             continue
         cells = [str(row.get(c, "n/a")) for c in cols]
         lines.append(f"| {label} | {row['floor_us']:.2f} | " + " | ".join(cells) + " |")
+    a1 = results.get("A1")
+    if isinstance(a1, dict):
+        lines += ["", "A1 asend to one async receiver, ratio to a direct await:", ""]
+        lines += [f"- {k}: x{v}" for k, v in a1.items()]
     s5 = results.get("S5")
     if isinstance(s5, dict):
         lines += ["", "S5 connect then disconnect (single run, not a ratio):", ""]
@@ -261,6 +310,7 @@ def main() -> None:
     results = run(args.quick)
     results["M1"] = memory_per_receiver()
     results["S5"] = connect_growth()
+    results["A1"] = async_single(3 if args.quick else 15, 200 if args.quick else 2000)
     md = _markdown(results, meta)
     print(md)
     if args.out:
