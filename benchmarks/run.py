@@ -12,7 +12,9 @@ importable and reported ``n/a`` otherwise.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
+import importlib
 import json
 import platform
 import statistics
@@ -35,6 +37,13 @@ def _timed(fn: Callable[[], object], loops: int) -> float:
         return (time.perf_counter() - start) / loops
     finally:
         gc.enable()
+
+
+def _send_keeping(
+    send: Callable[[object], object], sender: object, keep: object
+) -> object:
+    """Send from ``sender``; ``keep`` holds the weakly connected receivers alive."""
+    return send(sender)
 
 
 def _make_receivers(n: int, hits: list[int]) -> list[Callable[..., None]]:
@@ -74,28 +83,34 @@ def _setups(n: int) -> dict[str, tuple[Callable[[], object], list[int]] | None]:
     arecs = _make_receivers(n, ahits)
     for r in arecs:
         sig.connect(r)
-    out["asignal"] = ((lambda keep=arecs: sig.send(sender)), ahits)
+    out["asignal"] = (functools.partial(_send_keeping, sig.send, sender, arecs), ahits)
 
     try:
-        from django.dispatch import Signal as DSignal
+        DSignal: Any = importlib.import_module("django.dispatch").Signal
 
         dhits = [0]
         dsig = DSignal()
         drecs = _make_receivers(n, dhits)
         for r in drecs:
             dsig.connect(r)
-        out["django"] = ((lambda keep=drecs: dsig.send(sender)), dhits)
+        out["django"] = (
+            functools.partial(_send_keeping, dsig.send, sender, drecs),
+            dhits,
+        )
     except ImportError:
         out["django"] = None
     try:
-        import blinker
+        blinker: Any = importlib.import_module("blinker")
 
         bhits = [0]
         bsig = blinker.Signal()
         brecs = _make_receivers(n, bhits)
         for r in brecs:
             bsig.connect(r)
-        out["blinker"] = ((lambda keep=brecs: bsig.send(sender)), bhits)
+        out["blinker"] = (
+            functools.partial(_send_keeping, bsig.send, sender, brecs),
+            bhits,
+        )
     except ImportError:
         out["blinker"] = None
     return out
@@ -154,7 +169,7 @@ def async_single(rounds: int, loops: int) -> dict[str, object]:
     sig.connect(areceiver)
     dsig: Any = None
     try:
-        from django.dispatch import Signal as DSignal
+        DSignal: Any = importlib.import_module("django.dispatch").Signal
 
         dsig = DSignal()
         dsig.connect(areceiver)
@@ -192,7 +207,7 @@ def connect_growth() -> dict[str, object]:
     """S5: seconds to connect then disconnect 1,000 and 10,000 receivers, and growth."""
     factories: dict[str, Callable[[], Any]] = {"asignal": Signal}
     try:
-        from django.dispatch import Signal as DSignal
+        DSignal: Any = importlib.import_module("django.dispatch").Signal
 
         factories["django"] = DSignal
     except ImportError:
