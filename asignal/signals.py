@@ -41,45 +41,75 @@ sender: the model class. kwargs: ``instance``.
 
 pre_save = Signal(
     name="asignal.signals.pre_save",
-    providing_args=["instance", "raw", "using", "update_fields"],
+    providing_args=[
+        "instance",
+        "raw",
+        "using",
+        "update_fields",
+        "session",
+        "connection",
+    ],
 )
 """Sent before a model instance is written (INSERT or UPDATE).
 
 sender: the model class. kwargs: ``instance``; ``raw`` (True when saved exactly as
 given, as by fixture loading); ``using`` (the database alias); ``update_fields``
-(a frozenset of the field names being updated, or None).
+(a frozenset of the field names being updated, or None); ``session`` and
+``connection`` (what the write goes through, so a receiver can write in the same
+transaction; ``asignal.sqlalchemy`` documents their types).
 """
 
 post_save = Signal(
     name="asignal.signals.post_save",
-    providing_args=["instance", "created", "raw", "using", "update_fields"],
+    providing_args=[
+        "instance",
+        "created",
+        "raw",
+        "using",
+        "update_fields",
+        "session",
+        "connection",
+    ],
 )
 """Sent after a model instance was written.
 
 sender: the model class. kwargs: ``instance``; ``created`` (True for an INSERT);
-``raw``; ``using``; ``update_fields``.
+``raw``; ``using``; ``update_fields``; ``session``; ``connection``.
 """
 
 pre_delete = Signal(
-    name="asignal.signals.pre_delete", providing_args=["instance", "using", "origin"]
+    name="asignal.signals.pre_delete",
+    providing_args=["instance", "using", "origin", "session", "connection"],
 )
 """Sent before a model instance is deleted.
 
 sender: the model class. kwargs: ``instance``; ``using``; ``origin`` (the instance
-whose deletion started it, which differs from ``instance`` on a cascade).
+whose deletion started it, which differs from ``instance`` on a cascade);
+``session``; ``connection``.
 """
 
 post_delete = Signal(
-    name="asignal.signals.post_delete", providing_args=["instance", "using", "origin"]
+    name="asignal.signals.post_delete",
+    providing_args=["instance", "using", "origin", "session", "connection"],
 )
 """Sent after a model instance was deleted.
 
-sender: the model class. kwargs: ``instance``; ``using``; ``origin``.
+sender: the model class. kwargs: ``instance``; ``using``; ``origin``; ``session``;
+``connection``.
 """
 
 m2m_changed = Signal(
     name="asignal.signals.m2m_changed",
-    providing_args=["instance", "action", "reverse", "model", "pk_set", "using"],
+    providing_args=[
+        "instance",
+        "action",
+        "reverse",
+        "model",
+        "pk_set",
+        "using",
+        "session",
+        "connection",
+    ],
 )
 """Sent when a many-to-many relation changes.
 
@@ -88,7 +118,7 @@ whose relation changed); ``action`` (one of ``"pre_add"``, ``"post_add"``,
 ``"pre_remove"``, ``"post_remove"``, ``"pre_clear"``, ``"post_clear"``); ``reverse``
 (True when the change was made from the reverse side); ``model`` (the class of the
 objects added or removed); ``pk_set`` (their primary keys; None for the clear
-actions); ``using``.
+actions); ``using``; ``session``; ``connection``.
 """
 
 # -- request signals ------------------------------------------------------------------

@@ -1,0 +1,305 @@
+"""Model signals around a flush: save and delete per row, and when post_* arrive.
+
+``pre_save``/``pre_delete`` are sent from SQLAlchemy's mapper-level events, right
+before each row's INSERT, UPDATE or DELETE, so a receiver that raises aborts the flush
+(and SQLAlchemy rolls the transaction back). ``post_save``/``post_delete`` are sent
+according to the post-delivery mode:
+
+- ``"after_flush"`` (default): collected during the flush and sent from
+  ``after_flush_postexec``, still inside ``flush()``, where receivers may add, change
+  and delete objects (a commit flushes them next);
+- ``"flush"``: right after each row's statement, inside the flush's execution, where
+  SQLAlchemy allows SQL on the connection but no changes to the session;
+- ``"on_commit"``: after the outermost commit; dropped when the transaction (or the
+  savepoint they were flushed in) rolls back.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import InstanceState, Mapper, Session, SessionTransaction
+from sqlalchemy.orm import object_session as _object_session
+
+from . import _hooks
+from ._signal import Signal
+from ._sqlalchemy_options import Options, options_for, post_delivery_for
+from ._sqlalchemy_send import (
+    Delivery,
+    deliver,
+    deliver_all,
+    describe_engine,
+    facing_connection,
+    facing_session,
+)
+from .signals import post_delete, post_save, pre_delete, pre_save
+
+__all__ = ["FlushState", "SessionState", "session_state"]
+
+
+class FlushState:
+    """What one flush of one session collected until ``after_flush_postexec``."""
+
+    __slots__ = ("after_flush", "after_statement", "m2m", "on_commit", "origins")
+
+    def __init__(self) -> None:
+        self.after_flush: list[Delivery] = []
+        self.on_commit: list[Delivery] = []
+        #: InstanceState -> the object whose deletion cascaded to it.
+        self.origins: dict[InstanceState[Any], object] = {}
+        #: Association table -> pending many-to-many changes (see _sqlalchemy_m2m).
+        self.m2m: dict[Any, list[Any]] = {}
+        #: id(statement) -> post_add/post_remove deliveries waiting for it to run.
+        self.after_statement: dict[
+            int, tuple[Session, list[tuple[Delivery, Options]]]
+        ] = {}
+
+
+class SessionState:
+    __slots__ = ("__weakref__", "flush", "on_commit")
+
+    def __init__(self) -> None:
+        self.flush: FlushState | None = None
+        #: Transaction (root or savepoint) -> on_commit deliveries flushed in it.
+        self.on_commit: dict[SessionTransaction, list[Delivery]] = {}
+
+
+_sessions: weakref.WeakKeyDictionary[Session, SessionState] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def session_state(session: Session) -> SessionState:
+    state = _sessions.get(session)
+    if state is None:
+        state = _sessions[session] = SessionState()
+    return state
+
+
+def flush_state(session: Session) -> FlushState:
+    state = session_state(session)
+    if state.flush is None:  # a flush that began before install()
+        state.flush = FlushState()
+    return state.flush
+
+
+def wanted(signal: Signal) -> bool:
+    """Whether sending *signal* could reach anyone (a receiver or a test observer)."""
+    return bool(signal._entries) or _hooks.active  # pyright: ignore[reportPrivateUsage]
+
+
+def _session_of(target: object) -> Session:
+    session = _object_session(target)
+    assert session is not None, "a flushed instance always has its session"
+    return session
+
+
+def row_kwargs(
+    session: Session, connection: Connection, options: Options
+) -> dict[str, Any]:
+    facing = facing_session(session)
+    return {
+        "using": describe_engine(connection.engine, options.binds),
+        "session": facing,
+        "connection": facing_connection(connection, facing),
+    }
+
+
+def send_post(session: Session, options: Options, delivery: Delivery) -> None:
+    """Send a post_* signal now, or keep it for later, by the post-delivery mode."""
+    mode = post_delivery_for(session, options)
+    if mode == "flush":
+        deliver(*delivery)
+    elif mode == "after_flush":
+        flush_state(session).after_flush.append(delivery)
+    else:
+        # After the commit the connection is gone: receivers get None, not a
+        # connection they cannot use.
+        delivery[2]["connection"] = None
+        flush_state(session).on_commit.append(delivery)
+
+
+# -- save ------------------------------------------------------------------------------
+
+
+def changed_columns(mapper: Mapper[Any], state: InstanceState[Any]) -> frozenset[str]:
+    """The column attributes whose value this UPDATE writes."""
+    columns = mapper.column_attrs
+    attrs = state.attrs
+    return frozenset(
+        key
+        for key in state.committed_state
+        if key in columns and attrs[key].history.has_changes()
+    )
+
+
+def before_insert(mapper: Mapper[Any], connection: Connection, target: object) -> None:
+    options = options_for(mapper)
+    if options is None or not wanted(pre_save):
+        return
+    kwargs = row_kwargs(_session_of(target), connection, options)
+    kwargs.update(instance=target, raw=False, update_fields=None)
+    deliver(pre_save, mapper.class_, kwargs, options.robust)
+
+
+def before_update(mapper: Mapper[Any], connection: Connection, target: object) -> None:
+    options = options_for(mapper)
+    if options is None or not wanted(pre_save):
+        return
+    fields = changed_columns(mapper, inspect(target))
+    if not fields:  # dirty through a relationship only: no UPDATE of this row
+        return
+    kwargs = row_kwargs(_session_of(target), connection, options)
+    kwargs.update(instance=target, raw=False, update_fields=fields)
+    deliver(pre_save, mapper.class_, kwargs, options.robust)
+
+
+def after_insert(mapper: Mapper[Any], connection: Connection, target: object) -> None:
+    options = options_for(mapper)
+    if options is None or not wanted(post_save):
+        return
+    session = _session_of(target)
+    kwargs = row_kwargs(session, connection, options)
+    kwargs.update(instance=target, created=True, raw=False, update_fields=None)
+    send_post(session, options, (post_save, mapper.class_, kwargs, options.robust))
+
+
+def after_update(mapper: Mapper[Any], connection: Connection, target: object) -> None:
+    options = options_for(mapper)
+    if options is None or not wanted(post_save):
+        return
+    fields = changed_columns(mapper, inspect(target))
+    if not fields:
+        return
+    session = _session_of(target)
+    kwargs = row_kwargs(session, connection, options)
+    kwargs.update(instance=target, created=False, raw=False, update_fields=fields)
+    send_post(session, options, (post_save, mapper.class_, kwargs, options.robust))
+
+
+# -- delete ----------------------------------------------------------------------------
+
+
+def deletion_origins(session: Session) -> dict[InstanceState[Any], object]:
+    """For each object to delete, the object whose deletion cascaded to it.
+
+    An object reached by no other's delete cascade is its own origin. Only loaded
+    objects are known here: rows the database deletes by ``ON DELETE CASCADE``
+    (``passive_deletes=True``) are never seen by the ORM and send nothing.
+    """
+    deleted: list[InstanceState[Any]] = [inspect(obj) for obj in session.deleted]
+    members = set(deleted)
+    reached: set[InstanceState[Any]] = set()
+    below: dict[InstanceState[Any], list[InstanceState[Any]]] = {}
+    for state in deleted:
+        found = [
+            child_state
+            for _, _, child_state, _ in state.mapper.cascade_iterator("delete", state)
+            if child_state in members and child_state is not state
+        ]
+        below[state] = found
+        reached.update(found)
+    origins: dict[InstanceState[Any], object] = {}
+    for state in deleted:
+        if state in reached:
+            continue
+        root = state.obj()
+        origins[state] = root
+        for child_state in below[state]:
+            origins.setdefault(child_state, root)
+    return origins
+
+
+def _delete_kwargs(
+    mapper: Mapper[Any], connection: Connection, target: object, options: Options
+) -> tuple[Session, dict[str, Any]]:
+    session = _session_of(target)
+    kwargs = row_kwargs(session, connection, options)
+    state = session_state(session).flush
+    origin = state.origins.get(inspect(target), target) if state else target
+    kwargs.update(instance=target, origin=origin)
+    return session, kwargs
+
+
+def before_delete(mapper: Mapper[Any], connection: Connection, target: object) -> None:
+    options = options_for(mapper)
+    if options is None or not wanted(pre_delete):
+        return
+    _, kwargs = _delete_kwargs(mapper, connection, target, options)
+    deliver(pre_delete, mapper.class_, kwargs, options.robust)
+
+
+def after_delete(mapper: Mapper[Any], connection: Connection, target: object) -> None:
+    options = options_for(mapper)
+    if options is None or not wanted(post_delete):
+        return
+    session, kwargs = _delete_kwargs(mapper, connection, target, options)
+    send_post(session, options, (post_delete, mapper.class_, kwargs, options.robust))
+
+
+# -- session and transaction -----------------------------------------------------------
+
+
+def before_flush(session: Session, flush_context: object, objects: object) -> None:
+    from . import _sqlalchemy_m2m
+
+    state = session_state(session)
+    flush = state.flush = FlushState()
+    if session.deleted and (wanted(pre_delete) or wanted(post_delete)):
+        flush.origins = deletion_origins(session)
+    flush.m2m = _sqlalchemy_m2m.collect(session)
+
+
+def after_flush_postexec(session: Session, flush_context: object) -> None:
+    state = _sessions.get(session)
+    if state is None or state.flush is None:
+        return
+    flush, state.flush = state.flush, None
+    if flush.on_commit:
+        owner = session.get_nested_transaction() or session.get_transaction()
+        assert owner is not None, "a flush runs in a transaction"
+        state.on_commit.setdefault(owner, []).extend(flush.on_commit)
+    deliver_all(flush.after_flush)
+
+
+def _owner(transaction: SessionTransaction) -> SessionTransaction:
+    """The savepoint or root transaction that *transaction* commits with."""
+    while transaction.parent is not None and not transaction.nested:
+        transaction = transaction.parent
+    return transaction
+
+
+def after_commit(session: Session) -> None:
+    state = _sessions.get(session)
+    if state is None or not state.on_commit:
+        return
+    nested = session.get_nested_transaction()
+    if nested is not None:
+        # A savepoint was released: its deliveries now wait on the enclosing
+        # transaction, and are dropped if that one rolls back.
+        kept = state.on_commit.pop(nested, None)
+        if kept and nested.parent is not None:
+            state.on_commit.setdefault(_owner(nested.parent), []).extend(kept)
+        return
+    root = session.get_transaction()
+    if root is None:  # pragma: no cover - after_commit always has one
+        return
+    deliver_all(state.on_commit.pop(root, []))
+
+
+def after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    state = _sessions.get(session)
+    if state is not None and state.on_commit:
+        # Delivered or moved already if committed; a rollback drops them here.
+        state.on_commit.pop(transaction, None)
+
+
+def after_begin(
+    session: Session, transaction: SessionTransaction, connection: Connection
+) -> None:
+    from . import _sqlalchemy_m2m
+
+    _sqlalchemy_m2m.watch_connection(connection, session_state(session))

@@ -1,0 +1,131 @@
+"""Sending a model signal from inside a SQLAlchemy flush or commit.
+
+SQLAlchemy's ORM is synchronous code. ``AsyncSession`` runs it in a greenlet that
+SQLAlchemy spawns from the awaiting task; from inside that greenlet, SQLAlchemy's
+``await_`` (``await_only`` before 2.1) hands a coroutine to the task and switches back
+with its result. That is how async receivers are really awaited here: in the task that
+awaited ``flush()`` or ``commit()``, one after another in call order, with sync
+receivers called inline between them.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
+
+from ._dispatch import log_failure
+from ._signal import Signal
+
+try:  # SQLAlchemy 2.1 and later
+    from sqlalchemy.util.concurrency import (  # type: ignore[attr-defined,unused-ignore]
+        await_ as _await,
+    )
+except ImportError:  # pragma: no cover - SQLAlchemy 2.0
+    from sqlalchemy.util.concurrency import (  # type: ignore[attr-defined,no-redef,unused-ignore]
+        await_only as _await,
+    )
+
+try:
+    from greenlet import getcurrent as _current_greenlet
+    from sqlalchemy.ext.asyncio import AsyncConnection as _AsyncConnection
+    from sqlalchemy.ext.asyncio import async_session as _async_session
+except ImportError:  # pragma: no cover - sqlalchemy installed without [asyncio]
+    _AsyncConnection = None  # type: ignore[assignment,misc]
+    _async_session = None  # type: ignore[assignment]
+
+    def _current_greenlet() -> object:  # type: ignore[misc]
+        return None
+
+
+__all__ = ["Delivery", "deliver", "describe_engine", "in_sqlalchemy_greenlet"]
+
+_T = TypeVar("_T")
+
+#: One pending send: ``(signal, sender, kwargs, robust)``.
+Delivery = tuple[Signal, object, dict[str, Any], bool]
+
+_await_in_greenlet: Callable[[Awaitable[Any]], Any] = _await
+
+
+def in_sqlalchemy_greenlet() -> bool:
+    """True inside the greenlet SQLAlchemy spawned for an ``AsyncSession`` call."""
+    return bool(getattr(_current_greenlet(), "__sqlalchemy_greenlet_provider__", False))
+
+
+def deliver(
+    signal: Signal, sender: object, kwargs: dict[str, Any], robust: bool
+) -> None:
+    """Send *signal* for *sender* from ORM code, where nothing is awaited.
+
+    Outside SQLAlchemy's greenlet (a plain ``Session``) this is ``send()`` or
+    ``send_robust()``, with their rules: async receivers run on a loop of their own,
+    and from a thread that runs an event loop they raise ``RuntimeError``. Inside it
+    (an ``AsyncSession``), receivers are called in call order and each async
+    receiver's coroutine is awaited by the task that awaited the session. A
+    receiver's exception propagates and aborts the flush, unless *robust*: then it
+    is logged, like ``send_robust()``.
+    """
+    if not in_sqlalchemy_greenlet():
+        if robust:
+            signal.send_robust(sender, **kwargs)
+        else:
+            signal.send(sender, **kwargs)
+        return
+    method = "send_robust" if robust else "send"
+    plan = signal._begin(sender, kwargs, method)  # pyright: ignore[reportPrivateUsage]
+    if plan is None:
+        return
+    for connection, receiver in plan.live():
+        try:
+            if connection.is_async:
+                _await_in_greenlet(receiver(signal=signal, sender=sender, **kwargs))
+            else:
+                receiver(signal=signal, sender=sender, **kwargs)
+        except Exception as exc:
+            if not robust:
+                raise
+            log_failure(signal, receiver, exc, method)
+
+
+def deliver_all(deliveries: list[Delivery]) -> None:
+    """Deliver in order; the first exception of a non-robust send stops the rest."""
+    for signal, sender, kwargs, robust in deliveries:
+        deliver(signal, sender, kwargs, robust)
+
+
+# -- what receivers are given ----------------------------------------------------------
+
+_engine_names: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+
+
+def describe_engine(engine: Engine, binds: dict[Engine, str]) -> str:
+    """``using=``: the name the engine was given at ``install(binds=...)``, else its
+    URL with the password hidden."""
+    name = binds.get(engine)
+    if name is not None:
+        return name
+    name = _engine_names.get(engine)
+    if name is None:
+        name = engine.url.render_as_string(hide_password=True)
+        _engine_names[engine] = name
+    return name
+
+
+def facing_session(session: Session) -> object:
+    """The session the application holds: its ``AsyncSession`` when there is one."""
+    if _async_session is None:  # pragma: no cover - no greenlet, so no AsyncSession
+        return session
+    proxy = _async_session(session)
+    return proxy if proxy is not None else session
+
+
+def facing_connection(connection: Connection, session: object) -> object:
+    """The connection in the session's flavour: an ``AsyncConnection`` for an
+    ``AsyncSession``, else the ``Connection`` itself."""
+    if _AsyncConnection is None or isinstance(session, Session):
+        return connection
+    return _AsyncConnection._retrieve_proxy_for_target(connection)  # pyright: ignore[reportPrivateUsage]

@@ -1,0 +1,218 @@
+"""Django's model signals, sent by SQLAlchemy's ORM: ``install(Base)`` and go.
+
+``install(Base)`` makes every mapped class of a declarative base (or registry, or
+SQLModel) send asignal's ``pre_save``, ``post_save``, ``pre_delete``, ``post_delete``,
+``m2m_changed``, ``pre_init`` and ``post_init``, with Django's keyword arguments plus
+``session=`` and ``connection=``, from every ``Session`` and ``AsyncSession``::
+
+    from asignal import receiver
+    from asignal.signals import post_save
+    import asignal.sqlalchemy
+
+    asignal.sqlalchemy.install(Base)
+
+    @receiver(post_save, sender=Article)
+    async def on_saved(sender, instance, created, session, **kwargs): ...
+
+The contract, in short (the README's SQLAlchemy section has the whole of it):
+
+- ``pre_save``/``pre_delete`` are sent inside the flush right before each row's
+  statement; a receiver that raises aborts the flush and SQLAlchemy rolls back.
+- ``post_save``/``post_delete``/``m2m_changed`` post actions arrive by the
+  post-delivery mode: ``"after_flush"`` (default), ``"flush"`` or ``"on_commit"``.
+- Under ``AsyncSession`` async receivers are awaited, in call order, in the task that
+  awaited ``flush()``/``commit()``; sync receivers run inline, blocking the loop.
+  Under a plain ``Session``, sends follow ``Signal.send()``'s rules.
+- Bulk statements (``session.execute(insert(...))``, ``update()``, ``delete()``) send
+  no per-instance signals, as in Django.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+try:
+    import sqlalchemy as _sa
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise ImportError(
+        "asignal.sqlalchemy needs SQLAlchemy 2.0 or later with its asyncio support: "
+        "install the extra, pip install 'asignal[sqlalchemy]'."
+    ) from exc
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Mapper, Session
+
+from . import _sqlalchemy_flush as _flush
+from . import _sqlalchemy_m2m as _m2m
+from ._sqlalchemy_options import (
+    POST_DELIVERY_KEY,
+    POST_DELIVERY_MODES,
+    Options,
+    PostDelivery,
+    Target,
+    add_target,
+    options_for_class,
+    registry_of,
+    remove_target,
+    targets,
+)
+from ._sqlalchemy_send import deliver
+from .signals import post_init, pre_init
+
+__all__ = [
+    "M2M_SIDE_INFO_KEY",
+    "POST_DELIVERY_KEY",
+    "PostDelivery",
+    "install",
+    "is_installed",
+    "uninstall",
+]
+
+#: ``relationship(..., info={M2M_SIDE_INFO_KEY: "forward"})``: which side of a
+#: many-to-many relationship is the forward one (``reverse=False``).
+M2M_SIDE_INFO_KEY = _m2m.INFO_KEY
+
+_major, _minor = (int(part) for part in _sa.__version__.split(".")[:2])
+if (_major, _minor) < (2, 0):  # pragma: no cover - pinned by the extra
+    raise ImportError(
+        f"asignal.sqlalchemy needs SQLAlchemy 2.0 or later, found {_sa.__version__}: "
+        "pip install 'asignal[sqlalchemy]'."
+    )
+
+_lock = threading.Lock()
+
+
+def _on_init(target: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    options = options_for_class(type(target))
+    if options is None or not options.init_signals or not _flush.wanted(pre_init):
+        return
+    deliver(pre_init, type(target), {"args": args, "kwargs": kwargs}, options.robust)
+
+
+def _on_load(target: object, context: object) -> None:
+    options = options_for_class(type(target))
+    if options is None or not options.init_signals or not _flush.wanted(post_init):
+        return
+    deliver(post_init, type(target), {"instance": target}, options.robust)
+
+
+def _after_configured() -> None:
+    _m2m.refresh_links()
+
+
+_MAPPER_EVENTS: tuple[tuple[str, Any], ...] = (
+    ("before_insert", _flush.before_insert),
+    ("before_update", _flush.before_update),
+    ("before_delete", _flush.before_delete),
+    ("after_insert", _flush.after_insert),
+    ("after_update", _flush.after_update),
+    ("after_delete", _flush.after_delete),
+    ("init", _on_init),
+    ("load", _on_load),
+    ("after_configured", _after_configured),
+)
+_SESSION_EVENTS: tuple[tuple[str, Any], ...] = (
+    ("before_flush", _flush.before_flush),
+    ("after_flush_postexec", _flush.after_flush_postexec),
+    ("after_begin", _flush.after_begin),
+    ("after_commit", _flush.after_commit),
+    ("after_transaction_end", _flush.after_transaction_end),
+)
+
+
+def _listen_globally() -> None:
+    for identifier, fn in _MAPPER_EVENTS:
+        if not event.contains(Mapper, identifier, fn):
+            event.listen(Mapper, identifier, fn)
+    for identifier, fn in _SESSION_EVENTS:
+        if not event.contains(Session, identifier, fn):
+            event.listen(Session, identifier, fn)
+
+
+def _stop_listening() -> None:
+    for identifier, fn in _MAPPER_EVENTS:
+        if event.contains(Mapper, identifier, fn):
+            event.remove(Mapper, identifier, fn)
+    for identifier, fn in _SESSION_EVENTS:
+        if event.contains(Session, identifier, fn):
+            event.remove(Session, identifier, fn)
+
+
+def _sync_engine(engine: object, name: str) -> Engine:
+    sync_engine = getattr(engine, "sync_engine", engine)  # an AsyncEngine's own
+    if not isinstance(sync_engine, Engine):
+        raise TypeError(
+            f"install(binds={{{name!r}: ...}}) got {engine!r}; give each name an "
+            "Engine or AsyncEngine, e.g. binds={'default': engine}."
+        )
+    return sync_engine
+
+
+def install(
+    base: Target,
+    *,
+    binds: Mapping[str, Any] | None = None,
+    post_delivery: PostDelivery = "after_flush",
+    robust: bool = False,
+    init_signals: bool = True,
+) -> None:
+    """Make every class mapped under *base* send the model signals.
+
+    :param base: a declarative base class (``DeclarativeBase`` subclass,
+        ``declarative_base()``, ``SQLModel``, or any mapped superclass) or a
+        ``sqlalchemy.orm.registry``. Classes mapped later are covered too.
+    :param binds: names for engines (``Engine`` or ``AsyncEngine``), given to
+        receivers as ``using=``; an engine without a name is described by its URL,
+        password hidden.
+    :param post_delivery: when ``post_save``, ``post_delete`` and the ``post_*``
+        actions of ``m2m_changed`` are sent: ``"after_flush"`` (inside ``flush()``,
+        once the rows of this flush are written), ``"flush"`` (right after each
+        row's statement) or ``"on_commit"`` (after the outermost commit, dropped on
+        rollback). ``session.info[POST_DELIVERY_KEY]`` overrides it per session.
+    :param robust: send as ``send_robust()``: a receiver's exception is logged on
+        the ``asignal`` logger instead of aborting the flush.
+    :param init_signals: send ``pre_init`` (start of ``__init__``) and
+        ``post_init`` (an instance loaded from the database).
+
+    Installing the same base again replaces its options; installing is process-wide
+    and thread-safe. For classes covered by more than one installed base, the
+    first installed wins.
+    """
+    registry_of(base)  # validates the target
+    if post_delivery not in POST_DELIVERY_MODES:
+        raise ValueError(
+            f"install(post_delivery={post_delivery!r}): use one of "
+            f"{', '.join(map(repr, POST_DELIVERY_MODES))}."
+        )
+    names = {_sync_engine(engine, name): name for name, engine in (binds or {}).items()}
+    options = Options(
+        binds=names,
+        post_delivery=post_delivery,
+        robust=robust,
+        init_signals=init_signals,
+    )
+    with _lock:
+        add_target(base, options)
+        _listen_globally()
+        _m2m.forget_links()
+        _m2m.refresh_links()
+
+
+def uninstall(base: Target) -> None:
+    """Stop the classes under *base* sending signals; a no-op if not installed."""
+    with _lock:
+        if remove_target(base) is None:
+            return
+        _m2m.forget_links()
+        if targets():
+            _m2m.refresh_links()
+        else:
+            _stop_listening()
+
+
+def is_installed(base: Target) -> bool:
+    """Whether ``install(base)`` is in effect."""
+    return base in targets()
