@@ -63,8 +63,8 @@ class Link:
     def __init__(
         self, forward: _Prop, reverse: _Prop | None, sender: object, options: Options
     ) -> None:
-        assert isinstance(forward.secondary, Table)
-        self.table: Table = forward.secondary
+        table: Any = forward.secondary  # a Table: refresh_links() checked
+        self.table: Any = table
         self.forward = forward
         self.reverse = reverse
         self.sender = sender
@@ -72,10 +72,18 @@ class Link:
         # (association column key, True for the reverse object's side, attribute key
         # on that object holding the value)
         self.columns: list[tuple[str, bool, str]] = [
-            (secondary.key, False, forward.parent.get_property_by_column(local).key)
+            (
+                str(secondary.key),
+                False,
+                forward.parent.get_property_by_column(local).key,
+            )
             for local, secondary in forward.synchronize_pairs
         ] + [
-            (secondary.key, True, forward.mapper.get_property_by_column(remote).key)
+            (
+                str(secondary.key),
+                True,
+                forward.mapper.get_property_by_column(remote).key,
+            )
             for remote, secondary in forward.secondary_synchronize_pairs or ()
         ]
 
@@ -145,16 +153,18 @@ def _declared_side(prop: _Prop) -> str | None:
             f"relationship {prop} has info[{INFO_KEY!r}] = {side!r}; use 'forward' "
             "or 'reverse' (or leave it out to let asignal decide)."
         )
-    return side  # type: ignore[no-any-return]
+    return side
 
 
 def _first_column(prop: _Prop) -> int:
-    columns = list(prop.secondary.c) if isinstance(prop.secondary, Table) else []
+    table: Any = prop.secondary
+    columns: list[Any] = list(table.c)
     return min(columns.index(secondary) for _, secondary in prop.synchronize_pairs)
 
 
 def _sides(prop: _Prop, other: _Prop | None) -> tuple[_Prop, _Prop | None]:
     """``(forward, reverse)`` for a relationship and its mirror."""
+    _declared_side(prop)  # validated even where there is no choice to make
     if other is None:
         return prop, None
     for one, two in ((prop, other), (other, prop)):
@@ -172,7 +182,7 @@ def _sides(prop: _Prop, other: _Prop | None) -> tuple[_Prop, _Prop | None]:
     )
 
 
-def _sender_for(table: Table) -> object:
+def _sender_for(table: Any) -> object:
     """The association table, or the class mapped to it if there is one."""
     for mapper, _ in installed_mappers():
         if mapper.local_table is table:
@@ -189,11 +199,12 @@ def refresh_links() -> None:
         for prop in mapper.relationships:
             if prop in _links or prop.secondary is None or prop.viewonly:
                 continue
-            if not isinstance(prop.secondary, Table):
+            table: Any = prop.secondary
+            if not isinstance(table, Table):
                 continue
             other = _reverse_of(prop)
             forward, reverse = _sides(prop, other)
-            link = Link(forward, reverse, _sender_for(prop.secondary), options)
+            link = Link(forward, reverse, _sender_for(table), options)
             for side in (forward, reverse):
                 if side is not None:
                     _links[side] = link
@@ -389,14 +400,14 @@ def _deliveries(
         )
     pre: list[Delivery] = []
     post: list[tuple[Delivery, Options]] = []
-    for (link, mine, reverse), theirs in groups.items():
+    for (link, instance, reverse), others in groups.items():
         options = link.options
         base = row_kwargs(session, connection, options)
         base.update(
-            instance=mine.obj(),
+            instance=instance.obj(),
             reverse=reverse,
             model=link.model(reverse),
-            pk_set={_pk(state) for state in theirs},
+            pk_set={_pk(state) for state in others},
         )
         pre.append(
             (

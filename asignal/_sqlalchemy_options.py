@@ -97,10 +97,8 @@ def options_for_class(cls: type) -> Options | None:
         return _by_class[cls]
     except KeyError:
         pass
-    from sqlalchemy import inspect
-
-    mapper = inspect(cls, raiseerr=False)
-    found = options_for(mapper) if isinstance(mapper, Mapper) else None
+    mapper: Mapper[Any] | None = getattr(cls, "__mapper__", None)
+    found = options_for(mapper) if mapper is not None else None
     _by_class[cls] = found
     return found
 

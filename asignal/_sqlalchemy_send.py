@@ -10,6 +10,7 @@ receivers called inline between them.
 
 from __future__ import annotations
 
+import importlib
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -29,16 +30,19 @@ except ImportError:  # pragma: no cover - SQLAlchemy 2.0
         await_only as _await,
     )
 
-try:
-    from greenlet import getcurrent as _current_greenlet
-    from sqlalchemy.ext.asyncio import AsyncConnection as _AsyncConnection
-    from sqlalchemy.ext.asyncio import async_session as _async_session
-except ImportError:  # pragma: no cover - sqlalchemy installed without [asyncio]
-    _AsyncConnection = None  # type: ignore[assignment,misc]
-    _async_session = None  # type: ignore[assignment]
+from sqlalchemy.ext.asyncio import AsyncConnection, async_session
 
-    def _current_greenlet() -> object:  # type: ignore[misc]
-        return None
+
+def _outside_any_greenlet() -> object:  # pragma: no cover - no greenlet installed
+    return None
+
+
+try:  # greenlet ships no type information; SQLAlchemy's asyncio extra installs it
+    _current_greenlet: Callable[[], object] = importlib.import_module(
+        "greenlet"
+    ).getcurrent
+except ImportError:  # pragma: no cover - sqlalchemy installed without [asyncio]
+    _current_greenlet = _outside_any_greenlet
 
 
 __all__ = ["Delivery", "deliver", "describe_engine", "in_sqlalchemy_greenlet"]
@@ -117,15 +121,13 @@ def describe_engine(engine: Engine, binds: dict[Engine, str]) -> str:
 
 def facing_session(session: Session) -> object:
     """The session the application holds: its ``AsyncSession`` when there is one."""
-    if _async_session is None:  # pragma: no cover - no greenlet, so no AsyncSession
-        return session
-    proxy = _async_session(session)
+    proxy = async_session(session)
     return proxy if proxy is not None else session
 
 
 def facing_connection(connection: Connection, session: object) -> object:
     """The connection in the session's flavour: an ``AsyncConnection`` for an
     ``AsyncSession``, else the ``Connection`` itself."""
-    if _AsyncConnection is None or isinstance(session, Session):
+    if isinstance(session, Session):
         return connection
-    return _AsyncConnection._retrieve_proxy_for_target(connection)  # pyright: ignore[reportPrivateUsage]
+    return AsyncConnection._retrieve_proxy_for_target(connection)  # pyright: ignore[reportPrivateUsage]

@@ -195,10 +195,23 @@ def install(
         init_signals=init_signals,
     )
     with _lock:
+        previous = targets().get(base)
         add_target(base, options)
         _listen_globally()
         _m2m.forget_links()
-        _m2m.refresh_links()
+        try:
+            _m2m.refresh_links()
+        except BaseException:
+            # All or nothing: a bad relationship leaves things as they were.
+            if previous is None:
+                remove_target(base)
+            else:
+                add_target(base, previous)
+            _m2m.forget_links()
+            _m2m.refresh_links()
+            if not targets():
+                _stop_listening()
+            raise
 
 
 def uninstall(base: Target) -> None:
