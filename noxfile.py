@@ -1,7 +1,8 @@
 # /// script
 # dependencies = ["nox>=2025.02.09"]
 # ///
-"""Development sessions: ``tests``, ``lint``, ``typing``, ``examples`` and ``bench``.
+"""Development sessions: ``tests``, ``sqlalchemy20``, ``lint``, ``typing``,
+``examples`` and ``bench``.
 
 ``tests`` runs on every Python from 3.10 to 3.13 that is on PATH (nox skips the
 missing ones with a message, and fails on them in CI). The package is installed from
@@ -20,7 +21,7 @@ import nox
 nox.needs_version = ">=2025.02.09"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["tests", "lint", "typing", "examples"]
+nox.options.sessions = ["tests", "sqlalchemy20", "lint", "typing", "examples"]
 
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
@@ -37,6 +38,20 @@ def tests(session: nox.Session) -> None:
     """The test suite, on asyncio and trio, against the installed wheel."""
     session.install(".", *_group("tests"))
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHONS[0])
+def sqlalchemy20(session: nox.Session) -> None:
+    """The SQLAlchemy bridge's tests on the oldest SQLAlchemy it supports (2.0, where
+    SQLAlchemy's ``await_`` was still called ``await_only``)."""
+    session.install(".", *_group("tests"), "sqlalchemy[asyncio]>=2.0,<2.1")
+    session.run(
+        "pytest",
+        "tests/test_sqlalchemy_signals.py",
+        "tests/test_sqlalchemy_async.py",
+        "tests/test_sqlalchemy_install.py",
+        *session.posargs,
+    )
 
 
 @nox.session(python=PYTHONS[-1], default=False)
