@@ -24,7 +24,8 @@ The contract, in short (the README's SQLAlchemy section has the whole of it):
   awaited ``flush()``/``commit()``; sync receivers run inline, blocking the loop.
   Under a plain ``Session``, sends follow ``Signal.send()``'s rules.
 - Bulk statements (``session.execute(insert(...))``, ``update()``, ``delete()``) send
-  no per-instance signals, as in Django.
+  no per-instance signals, as in Django; :data:`pre_bulk` and :data:`post_bulk`
+  are sent once per such statement instead.
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapper, Session
 
+from . import _sqlalchemy_bulk as _bulk
 from . import _sqlalchemy_flush as _flush
 from . import _sqlalchemy_m2m as _m2m
+from ._sqlalchemy_bulk import post_bulk, pre_bulk
 from ._sqlalchemy_options import (
     POST_DELIVERY_KEY,
     POST_DELIVERY_MODES,
@@ -68,6 +71,8 @@ __all__ = [
     "PostDelivery",
     "install",
     "is_installed",
+    "post_bulk",
+    "pre_bulk",
     "uninstall",
 ]
 
@@ -120,6 +125,7 @@ _SESSION_EVENTS: tuple[tuple[str, Any], ...] = (
     ("after_begin", _flush.after_begin),
     ("after_commit", _flush.after_commit),
     ("after_transaction_end", _flush.after_transaction_end),
+    ("do_orm_execute", _bulk.do_orm_execute),
 )
 
 

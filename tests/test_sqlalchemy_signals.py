@@ -33,6 +33,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
+import asignal.sqlalchemy
 from asignal.signals import m2m_changed, post_save, pre_delete, pre_save
 from asignal.testing import connected_to
 
@@ -564,14 +565,56 @@ def test_a_pre_delete_receiver_queries_through_the_connection(
 def test_bulk_statements_send_no_per_instance_signals(
     db: Database, journal: Journal
 ) -> None:
+    bulk: list[tuple[str, str, object, Any]] = []
+
+    def on_bulk(sender: type, action: str, **kwargs: Any) -> None:
+        name = kwargs["signal"].name.rsplit(".", 1)[1]
+        bulk.append((name, action, sender, kwargs.get("rowcount")))
+
     def scenario(session: Session) -> None:
         session.execute(insert(Post), [{"title": "a"}, {"title": "b"}])
         session.execute(update(Post).values(title="c"))
-        session.execute(delete(Post))
+        session.execute(delete(Post).where(Post.title == "c"))
+        session.execute(select(Post))  # not a write: nothing
         session.commit()
 
-    db.run(scenario)
+    with (
+        connected_to(on_bulk, asignal.sqlalchemy.pre_bulk),
+        connected_to(on_bulk, asignal.sqlalchemy.post_bulk),
+    ):
+        db.run(scenario)
     assert journal.names() == []
+    assert [(name, action, sender) for name, action, sender, _ in bulk] == [
+        ("pre_bulk", "insert", Post),
+        ("post_bulk", "insert", Post),
+        ("pre_bulk", "update", Post),
+        ("post_bulk", "update", Post),
+        ("pre_bulk", "delete", Post),
+        ("post_bulk", "delete", Post),
+    ]
+    assert [rowcount for name, _, _, rowcount in bulk[2:] if name == "post_bulk"] == [
+        2,
+        2,
+    ]
+    assert db.count(Post) == 0
+
+
+def test_a_pre_bulk_receiver_can_refuse_the_statement(
+    db: Database, journal: Journal
+) -> None:
+    def refuse(sender: type, action: str, **kwargs: Any) -> None:
+        if action == "delete":
+            raise Refused("no bulk deletes here")
+
+    def scenario(session: Session) -> None:
+        _add_post(session)
+        with pytest.raises(Refused):
+            session.execute(delete(Post))
+        session.commit()
+
+    with connected_to(refuse, asignal.sqlalchemy.pre_bulk):
+        db.run(scenario)
+    assert db.count(Post) == 1
 
 
 def test_pre_init_and_post_init(db: Database, journal: Journal) -> None:
