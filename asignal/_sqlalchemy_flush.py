@@ -290,6 +290,14 @@ def after_commit(session: Session) -> None:
     deliver_all(state.on_commit.pop(root, []))
 
 
+def after_soft_rollback(session: Session, previous: SessionTransaction) -> None:
+    state = _sessions.get(session)
+    if state is not None:
+        # A flush that failed never reached after_flush_postexec: drop what it
+        # collected (and the objects it holds) now rather than at the next flush.
+        state.flush = None
+
+
 def after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     state = _sessions.get(session)
     if state is not None and state.on_commit:

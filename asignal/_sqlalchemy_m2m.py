@@ -217,6 +217,8 @@ def _listen(prop: _Prop, link: Link, *, made_from_reverse: bool) -> None:
         # A change mirrored from the other side carries that side's token.
         if value is None or getattr(initiator.impl, "parent_token", None) is not prop:
             return
+        if not wanted(m2m_changed):  # nobody listens: keep nothing on the objects
+            return
         mine, theirs = inspect(target), inspect(value)
         forward, reverse = (theirs, mine) if made_from_reverse else (mine, theirs)
         origins = forward.info.setdefault(_ORIGIN_KEY, {})
@@ -250,13 +252,23 @@ def _props_of(mapper: Mapper[Any]) -> list[_Prop]:
 
 
 def collect(session: Session) -> dict[Any, list[Change]]:
-    """The net many-to-many changes this flush will write, by association table."""
-    if not _links or not wanted(m2m_changed):
+    """The net many-to-many changes this flush will write, by association table.
+
+    Forgets, on every object of the flush, which side its changes were made from:
+    after this flush that is history.
+    """
+    if not _links:
+        return {}
+    flushed: list[InstanceState[Any]] = [
+        inspect(obj) for obj in itertools.chain(session.new, session.dirty)
+    ]
+    if not wanted(m2m_changed):
+        for state in flushed:
+            state.info.pop(_ORIGIN_KEY, None)
         return {}
     deleted = {inspect(obj) for obj in session.deleted}
     changes: dict[tuple[Link, InstanceState[Any], InstanceState[Any]], Change] = {}
-    for obj in itertools.chain(session.new, session.dirty):
-        state: InstanceState[Any] = inspect(obj)
+    for state in flushed:
         if state in deleted:
             continue
         for prop in _props_of(state.mapper):
@@ -291,6 +303,8 @@ def collect(session: Session) -> dict[Any, list[Change]]:
             if made_from_reverse is not None:
                 change.made_from_reverse = made_from_reverse
         by_table.setdefault(link.table, []).append(change)
+    for state in flushed:
+        state.info.pop(_ORIGIN_KEY, None)
     return by_table
 
 

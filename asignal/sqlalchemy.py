@@ -124,6 +124,7 @@ _SESSION_EVENTS: tuple[tuple[str, Any], ...] = (
     ("after_flush_postexec", _flush.after_flush_postexec),
     ("after_begin", _flush.after_begin),
     ("after_commit", _flush.after_commit),
+    ("after_soft_rollback", _flush.after_soft_rollback),
     ("after_transaction_end", _flush.after_transaction_end),
     ("do_orm_execute", _bulk.do_orm_execute),
 )

@@ -286,3 +286,37 @@ def test_the_core_does_not_import_sqlalchemy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "False"
+
+
+def test_an_association_table_with_a_mapped_class_sends_from_that_class(
+    engine: Engine,
+) -> None:
+    class Base(DeclarativeBase):
+        pass
+
+    class Membership(Base):
+        __tablename__ = "membership"
+        club_id: Mapped[int] = mapped_column(ForeignKey("club.id"), primary_key=True)
+        member_id: Mapped[int] = mapped_column(
+            ForeignKey("member.id"), primary_key=True
+        )
+
+    class Club(Base):
+        __tablename__ = "club"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        members: Mapped[list[Member]] = relationship(
+            secondary="membership", viewonly=False, overlaps="memberships"
+        )
+
+    class Member(Base):
+        __tablename__ = "member"
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    Base.metadata.create_all(engine)
+    asignal.sqlalchemy.install(Base)
+    try:
+        with capture_signals(m2m_changed) as recorder:
+            _saves(engine, Club(members=[Member()]))
+        assert {s.sender for s in recorder.sent()} == {Membership}
+    finally:
+        asignal.sqlalchemy.uninstall(Base)
