@@ -19,10 +19,10 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import InstanceState, Mapper, Session, SessionTransaction
 from sqlalchemy.orm import object_session as _object_session
+from sqlalchemy.orm.attributes import instance_state
 
 from . import _hooks
 from ._signal import Signal
@@ -149,7 +149,7 @@ def before_update(mapper: Mapper[Any], connection: Connection, target: object) -
     options = options_for(mapper)
     if options is None or not wanted(pre_save):
         return
-    fields = changed_columns(mapper, inspect(target))
+    fields = changed_columns(mapper, instance_state(target))
     if not fields:  # dirty through a relationship only: no UPDATE of this row
         return
     kwargs = row_kwargs(_session_of(target), connection, options)
@@ -171,7 +171,7 @@ def after_update(mapper: Mapper[Any], connection: Connection, target: object) ->
     options = options_for(mapper)
     if options is None or not wanted(post_save):
         return
-    fields = changed_columns(mapper, inspect(target))
+    fields = changed_columns(mapper, instance_state(target))
     if not fields:
         return
     session = _session_of(target)
@@ -190,7 +190,7 @@ def deletion_origins(session: Session) -> dict[InstanceState[Any], object]:
     objects are known here: rows the database deletes by ``ON DELETE CASCADE``
     (``passive_deletes=True``) are never seen by the ORM and send nothing.
     """
-    deleted: list[InstanceState[Any]] = [inspect(obj) for obj in session.deleted]
+    deleted: list[InstanceState[Any]] = [instance_state(obj) for obj in session.deleted]
     members = set(deleted)
     reached: set[InstanceState[Any]] = set()
     below: dict[InstanceState[Any], list[InstanceState[Any]]] = {}
@@ -219,7 +219,7 @@ def _delete_kwargs(
     session = _session_of(target)
     kwargs = row_kwargs(session, connection, options)
     state = session_state(session).flush
-    origin = state.origins.get(inspect(target), target) if state else target
+    origin = state.origins.get(instance_state(target), target) if state else target
     kwargs.update(instance=target, origin=origin)
     return session, kwargs
 

@@ -26,10 +26,10 @@ import itertools
 import weakref
 from typing import Any
 
-from sqlalchemy import Delete, Insert, Table, event, inspect
+from sqlalchemy import Delete, Insert, Table, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import InstanceState, Mapper, RelationshipProperty, Session
-from sqlalchemy.orm.attributes import AttributeEventToken
+from sqlalchemy.orm.attributes import AttributeEventToken, instance_state
 
 from ._sqlalchemy_flush import (
     FlushState,
@@ -219,7 +219,7 @@ def _listen(prop: _Prop, link: Link, *, made_from_reverse: bool) -> None:
             return
         if not wanted(m2m_changed):  # nobody listens: keep nothing on the objects
             return
-        mine, theirs = inspect(target), inspect(value)
+        mine, theirs = instance_state(target), instance_state(value)
         forward, reverse = (theirs, mine) if made_from_reverse else (mine, theirs)
         origins = forward.info.setdefault(_ORIGIN_KEY, {})
         origins[(link, reverse)] = made_from_reverse
@@ -260,13 +260,13 @@ def collect(session: Session) -> dict[Any, list[Change]]:
     if not _links:
         return {}
     flushed: list[InstanceState[Any]] = [
-        inspect(obj) for obj in itertools.chain(session.new, session.dirty)
+        instance_state(obj) for obj in itertools.chain(session.new, session.dirty)
     ]
     if not wanted(m2m_changed):
         for state in flushed:
             state.info.pop(_ORIGIN_KEY, None)
         return {}
-    deleted = {inspect(obj) for obj in session.deleted}
+    deleted = {instance_state(obj) for obj in session.deleted}
     changes: dict[tuple[Link, InstanceState[Any], InstanceState[Any]], Change] = {}
     for state in flushed:
         if state in deleted:
@@ -284,7 +284,7 @@ def collect(session: Session) -> dict[Any, list[Change]]:
             for action, other in pairs:
                 if other is None:
                     continue
-                other_state: InstanceState[Any] = inspect(other)
+                other_state: InstanceState[Any] = instance_state(other)
                 if other_state in deleted:
                     continue
                 forward, reverse = (
@@ -370,7 +370,7 @@ def _before_execute(
             pending.remove(change)
     if not written:
         return
-    session = inspect(written[0].forward.obj()).session
+    session = written[0].forward.session
     assert session is not None
     pre, post = _deliveries(session, connection, written, action)
     for delivery in pre:

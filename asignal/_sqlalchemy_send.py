@@ -16,21 +16,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncConnection, async_session
 from sqlalchemy.orm import Session
 
 from ._dispatch import log_failure
 from ._signal import Signal
-
-try:  # SQLAlchemy 2.1 and later
-    from sqlalchemy.util.concurrency import (  # type: ignore[attr-defined,unused-ignore]
-        await_ as _await,
-    )
-except ImportError:  # pragma: no cover - SQLAlchemy 2.0
-    from sqlalchemy.util.concurrency import (  # type: ignore[attr-defined,no-redef,unused-ignore]
-        await_only as _await,
-    )
-
-from sqlalchemy.ext.asyncio import AsyncConnection, async_session
 
 
 def _outside_any_greenlet() -> object:  # pragma: no cover - no greenlet installed
@@ -52,7 +42,11 @@ _T = TypeVar("_T")
 #: One pending send: ``(signal, sender, kwargs, robust)``.
 Delivery = tuple[Signal, object, dict[str, Any], bool]
 
-_await_in_greenlet: Callable[[Awaitable[Any]], Any] = _await
+_concurrency: Any = importlib.import_module("sqlalchemy.util.concurrency")
+# SQLAlchemy 2.1 renamed await_only() to await_(); 2.0 has only the old name.
+_await_in_greenlet: Callable[[Awaitable[Any]], Any] = (
+    getattr(_concurrency, "await_", None) or _concurrency.await_only
+)
 
 
 def in_sqlalchemy_greenlet() -> bool:
