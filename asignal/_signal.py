@@ -304,8 +304,11 @@ class Signal:
 
     def _flag_dead(self, _ref: object) -> None:
         # Called by the garbage collector, possibly while self.lock is held by this
-        # very thread: only set a flag; the next connect, disconnect or send prunes.
+        # very thread: only set a flag and drop the routing; the next connect,
+        # disconnect or send prunes. Dropping the routing here is what lets a send
+        # check one attribute (``_routing is None``) instead of two.
         self._dead = True
+        self._routing = None
 
     def _prune(self) -> None:
         """Drop dead connections; the caller holds ``self.lock``."""
@@ -318,29 +321,35 @@ class Signal:
 
     def _plan(self, sender: object) -> _Plan:
         routing = self._routing
-        if routing is None or self._dead:
+        if routing is None:
             routing = self._route()
         return routing[0].get(id(sender), routing[1])
 
     def _route(self) -> tuple[dict[int, _Plan], _Plan]:
         with self.lock:
-            if self._dead:
-                self._prune()
-            routing = self._routing
-            if routing is None:
-                for_any: list[tuple[int, int, Connection]] = []
-                by_sender: dict[int, list[tuple[int, int, Connection]]] = {}
-                for ranked in _ranked(self._entries.values()):
-                    skey = ranked[2].key[1]
-                    if skey == ANY_SENDER:
-                        for_any.append(ranked)
-                    else:
-                        by_sender.setdefault(skey, []).append(ranked)
-                plans = {
-                    skey: _Plan(for_any + only) for skey, only in by_sender.items()
-                }
-                routing = self._routing = (plans, _Plan(for_any))
-            return routing
+            while True:
+                if self._dead:
+                    self._prune()
+                routing = self._routing
+                if routing is None:
+                    routing = self._routing = self._build_routing()
+                if not self._dead:
+                    return routing
+                # Something died while the routing was built, and may be in it: a
+                # dead sender's id() must never route, so build it again.
+                self._routing = None
+
+    def _build_routing(self) -> tuple[dict[int, _Plan], _Plan]:
+        for_any: list[tuple[int, int, Connection]] = []
+        by_sender: dict[int, list[tuple[int, int, Connection]]] = {}
+        for ranked in _ranked(self._entries.values()):
+            skey = ranked[2].key[1]
+            if skey == ANY_SENDER:
+                for_any.append(ranked)
+            else:
+                by_sender.setdefault(skey, []).append(ranked)
+        plans = {skey: _Plan(for_any + only) for skey, only in by_sender.items()}
+        return plans, _Plan(for_any)
 
     @property
     def thread_limiter(self) -> anyio.CapacityLimiter:
@@ -416,10 +425,11 @@ class Signal:
         """
         if sender is _MISSING:
             sender = _pop_sender(named, "send")
-        elif "sender" in named:
-            _reject_second_sender("send")
-        if "signal" in named:
-            _reject_signal_kwarg("send")
+        if named:  # most sends to few receivers carry no payload: skip the lookups
+            if "sender" in named:
+                _reject_second_sender("send")
+            if "signal" in named:
+                _reject_signal_kwarg("send")
         if self._check_args:
             self._check_payload(named, "send")
         if _hooks.active and _hooks.intercept(self, sender, named, "send"):
@@ -427,24 +437,37 @@ class Signal:
         if not self._entries:
             return []
         routing = self._routing
-        if routing is None or self._dead:
+        if routing is None:
             routing = self._route()
         plan = routing[0].get(id(sender), routing[1])
         if plan.has_async:
             return self._send_blocking(plan, sender, named, robust=False, method="send")
-        # The hot path: comprehensions, and no empty **named to unpack, are
-        # measurably faster than an append loop (benchmarks/, S1-S3).
+        # The hot path (benchmarks/, S1-S3). One receiver is the commonest case and
+        # needs no loop. A plain loop beats a comprehension on Python 3.11, where the
+        # comprehension is a function of its own made on every call, and ties with
+        # it on 3.12+; not unpacking an empty **named saves a dict copy per call.
+        derefs = plan.derefs
+        if len(derefs) == 1:
+            receiver = derefs[0]()
+            if receiver is None:
+                return []
+            if named:
+                return [(receiver, receiver(signal=self, sender=sender, **named))]
+            return [(receiver, receiver(signal=self, sender=sender))]
+        results: list[tuple[Callable[..., Any], Any]] = []
         if named:
-            return [
-                (receiver, receiver(signal=self, sender=sender, **named))
-                for deref in plan.derefs
-                if (receiver := deref()) is not None
-            ]
-        return [
-            (receiver, receiver(signal=self, sender=sender))
-            for deref in plan.derefs
-            if (receiver := deref()) is not None
-        ]
+            for deref in derefs:
+                receiver = deref()
+                if receiver is not None:
+                    results.append(
+                        (receiver, receiver(signal=self, sender=sender, **named))
+                    )
+        else:
+            for deref in derefs:
+                receiver = deref()
+                if receiver is not None:
+                    results.append((receiver, receiver(signal=self, sender=sender)))
+        return results
 
     def send_robust(
         self, sender: object = _MISSING, /, **named: Any
@@ -558,10 +581,11 @@ class Signal:
         """
         if sender is _MISSING:
             sender = _pop_sender(named, "asend")
-        elif "sender" in named:
-            _reject_second_sender("asend")
-        if "signal" in named:
-            _reject_signal_kwarg("asend")
+        if named:  # most sends to few receivers carry no payload: skip the lookups
+            if "sender" in named:
+                _reject_second_sender("asend")
+            if "signal" in named:
+                _reject_signal_kwarg("asend")
         if self._check_args:
             self._check_payload(named, "asend")
         if _hooks.active and _hooks.intercept(self, sender, named, "asend"):
@@ -569,7 +593,7 @@ class Signal:
         if not self._entries:
             return []
         routing = self._routing
-        if routing is None or self._dead:
+        if routing is None:
             routing = self._route()
         plan = routing[0].get(id(sender), routing[1])
         if plan.single_async:
@@ -579,7 +603,11 @@ class Signal:
             if receiver is None:
                 return []
             if timeout is None:
-                return [(receiver, await receiver(signal=self, sender=sender, **named))]
+                if named:
+                    result = await receiver(signal=self, sender=sender, **named)
+                else:
+                    result = await receiver(signal=self, sender=sender)
+                return [(receiver, result)]
             with anyio.fail_after(timeout):
                 return [(receiver, await receiver(signal=self, sender=sender, **named))]
         return await self._asend_concurrently(
