@@ -1,0 +1,146 @@
+"""S5 (connect then disconnect 1,000 and 10,000 receivers) and M1 (tracemalloc bytes
+per connected receiver, and bytes left behind per connect/disconnect cycle), for
+asignal and every peer that can connect and disconnect receivers."""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+from _common import Counter, peer, sync_receivers
+
+from asignal import Signal
+
+# name -> (new signal, connect(signal, receiver), disconnect(signal, receiver), weak)
+Adapter = tuple[
+    Callable[[], Any], Callable[[Any, Any], Any], Callable[[Any, Any], Any], bool
+]
+
+
+def adapters() -> dict[str, Adapter | None]:
+    """How each library creates a signal, connects and disconnects a receiver."""
+    out: dict[str, Adapter | None] = {
+        "asignal": (
+            Signal,
+            lambda s, r: s.connect(r),
+            lambda s, r: s.disconnect(r),
+            True,
+        )
+    }
+    django, blinker, psygnal, pyee, aiosignal = (
+        peer(n) for n in ("django.dispatch", "blinker", "psygnal", "pyee", "aiosignal")
+    )
+    out["django"] = django and (
+        django.Signal,
+        lambda s, r: s.connect(r),
+        lambda s, r: s.disconnect(r),
+        True,
+    )
+    out["blinker"] = blinker and (
+        blinker.Signal,
+        lambda s, r: s.connect(r),
+        lambda s, r: s.disconnect(r),
+        True,
+    )
+    out["psygnal"] = psygnal and (
+        lambda: psygnal.SignalInstance((object,)),
+        lambda s, r: s.connect(r),
+        lambda s, r: s.disconnect(r),
+        False,
+    )
+    out["pyee"] = pyee and (
+        pyee.EventEmitter,
+        lambda s, r: s.on("event", r),
+        lambda s, r: s.remove_listener("event", r),
+        False,
+    )
+    out["aiosignal"] = aiosignal and (
+        lambda: aiosignal.Signal(None),
+        lambda s, r: s.append(r),
+        lambda s, r: s.remove(r),
+        False,
+    )
+    return out
+
+
+def _cycle_time(adapter: Adapter, count: int) -> float:
+    new, connect, disconnect, _ = adapter
+    recs = sync_receivers(count, Counter())
+    sig = new()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for r in recs:
+            connect(sig, r)
+        for r in recs:
+            disconnect(sig, r)
+        return time.perf_counter() - start
+    finally:
+        gc.enable()
+
+
+def connect_growth(reps: int) -> dict[str, Any]:
+    """S5: median seconds over ``reps`` interleaved repetitions, and 10k/1k growth."""
+    libs = {k: v for k, v in adapters().items() if v is not None}
+    times: dict[str, dict[int, list[float]]] = {k: {1000: [], 10000: []} for k in libs}
+    for _ in range(reps):
+        for count in (1000, 10000):
+            for name, adapter in libs.items():
+                times[name][count].append(_cycle_time(adapter, count))
+    out: dict[str, Any] = {}
+    for name in adapters():
+        if name not in libs:
+            out[name] = None
+            continue
+        t1k = statistics.median(times[name][1000])
+        t10k = statistics.median(times[name][10000])
+        out[name] = {
+            "1k_ms": round(t1k * 1e3, 2),
+            "10k_ms": round(t10k * 1e3, 2),
+            "growth": round(t10k / t1k, 1),
+        }
+    return out
+
+
+def _memory(adapter: Adapter, count: int) -> dict[str, Any]:
+    new, connect, disconnect, weak = adapter
+    recs = sync_receivers(count, Counter())
+    sig = new()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for r in recs:
+            connect(sig, r)
+        per_receiver = (tracemalloc.get_traced_memory()[0] - before) / count
+        for r in recs:
+            disconnect(sig, r)
+        # one warm cycle so lazily created structures are not counted as a leak
+        connect(sig, recs[0])
+        disconnect(sig, recs[0])
+        gc.collect()
+        mid = tracemalloc.get_traced_memory()[0]
+        for r in recs:
+            connect(sig, r)
+            disconnect(sig, r)
+        gc.collect()
+        per_cycle = (tracemalloc.get_traced_memory()[0] - mid) / count
+    finally:
+        tracemalloc.stop()
+    return {
+        "weak": weak,
+        "bytes_per_receiver": round(per_receiver, 1),
+        "bytes_per_cycle": round(per_cycle, 2),
+    }
+
+
+def memory(count: int = 10000) -> dict[str, Any]:
+    """M1 for every library: bytes per receiver (``count`` receivers), per cycle."""
+    return {
+        name: None if adapter is None else _memory(adapter, count)
+        for name, adapter in adapters().items()
+    }

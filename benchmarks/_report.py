@@ -1,0 +1,311 @@
+"""Markdown tables, the targets of issue 3 (met or unmet), and the send-cost plot."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from _common import PEERS
+
+SYNC_COLS = ["contract floor", "asignal", "django", "django (cached)", *PEERS[1:]]
+ASYNC_COLS = [
+    "sequential await",
+    "asyncio.gather",
+    "asyncio.TaskGroup",
+    "anyio task group",
+    "thread pool",
+    "asignal",
+    *PEERS,
+]
+ASYNC_BASE = {
+    "A1": "sequential await",
+    "A2": "sequential await",
+    "A3": "anyio task group",
+    "A4": "thread pool",
+}
+
+
+def _cell(row: dict[str, Any], name: str, unit: str = "µs") -> str:
+    if name not in row:
+        return "-"
+    cell = row[name]
+    if cell is None:
+        return "n/a"
+    amount = cell["us"] / 1000 if unit == "ms" else cell["us"]
+    return f"{cell['ratio']:.2f} ({amount:.3g} {unit})"
+
+
+def _ratio(row: dict[str, Any] | None, name: str) -> float | None:
+    cell = (row or {}).get(name)
+    return None if cell is None else float(cell["ratio"])
+
+
+def _us(row: dict[str, Any] | None, name: str) -> float | None:
+    cell = (row or {}).get(name)
+    return None if cell is None else float(cell["us"])
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, met) for every target of issue 3; met None = not measured."""
+    out: list[tuple[str, str, bool | None]] = []
+    sync = results["sync"]
+
+    def best_peer(row: dict[str, Any]) -> tuple[str, float] | None:
+        peers = [(p, _ratio(row, p)) for p in ("django (cached)", *PEERS)]
+        known = [(p, r) for p, r in peers if r is not None]
+        return min(known, key=lambda x: x[1]) if known else None
+
+    for label, limit in (("S1", 4.0), ("S2", 3.0), ("S3", 2.8)):
+        row = sync[label]
+        mine = _ratio(row, "asignal")
+        assert mine is not None
+        best = best_peer(row)
+        ahead = best is None or mine < best[1]
+        peer_txt = f"; best peer {best[0]} x{best[1]:.2f}" if best else ""
+        out.append(
+            (
+                f"{label} ≤ x{limit} the floor, ahead of every peer",
+                f"x{mine:.2f}{peer_txt}",
+                mine <= limit and ahead,
+            )
+        )
+    s4 = _ratio(sync["S4"], "asignal")
+    assert s4 is not None
+    dj = _ratio(sync["S4"], "django")
+    dj_txt = f" (Django without caching x{dj:.1f})" if dj is not None else ""
+    out.append(("S4 ≤ x4 the floor", f"x{s4:.2f}{dj_txt}", s4 <= 4.0))
+
+    s5 = results["S5"]
+    mine5 = s5["asignal"]
+    peers10k = {p: v["10k_ms"] for p, v in s5.items() if p != "asignal" and v}
+    faster = all(mine5["10k_ms"] < v for v in peers10k.values())
+    fastest = min(peers10k.items(), key=lambda x: x[1]) if peers10k else None
+    out.append(
+        (
+            "S5 growth 1k→10k ≤ x11, faster than every peer at 10k",
+            f"x{mine5['growth']}, {mine5['10k_ms']} ms"
+            + (f"; fastest peer {fastest[0]} {fastest[1]} ms" if fastest else ""),
+            mine5["growth"] <= 11 and faster,
+        )
+    )
+    for backend in ("asyncio", "trio"):
+        rows = results.get(backend)
+        if not rows:
+            continue
+        a1 = _ratio(rows["A1"], "asignal")
+        assert a1 is not None
+        out.append((f"A1 ≤ x3 a direct await ({backend})", f"x{a1:.2f}", a1 <= 3.0))
+        a3 = _ratio(rows["A3"], "asignal")
+        assert a3 is not None
+        out.append(
+            (
+                f"A3 ≤ x1.05 a bare anyio task group ({backend})",
+                f"x{a3:.3f} ({_us(rows['A3'], 'asignal') or 0:.0f} µs)",
+                a3 <= 1.05,
+            )
+        )
+        a4 = _us(rows["A4"], "asignal")
+        assert a4 is not None
+        out.append(
+            (
+                f"A4 ≤ x1.5 the ideal 10 ms ({backend})",
+                f"{a4 / 1000:.1f} ms = x{a4 / 10000:.2f}",
+                a4 <= 15000,
+            )
+        )
+    a2 = results["asyncio"]["A2"]
+    mine2, dj2 = _us(a2, "asignal"), _us(a2, "django")
+    out.append(
+        (
+            "A2 ≤ ½ of Django's asend (asyncio)",
+            "n/a (Django not installed)"
+            if dj2 is None or mine2 is None
+            else f"{mine2:.1f} µs vs {dj2:.1f} µs = {mine2 / dj2:.2f}",
+            None if dj2 is None or mine2 is None else mine2 <= dj2 / 2,
+        )
+    )
+    a5 = results["A5"]
+    mine5b, dj5 = _us(a5, "asignal"), _us(a5, "django")
+    out.append(
+        (
+            "A5 ≤ 1/10 of Django's send() with async receivers",
+            "n/a (Django not installed)"
+            if dj5 is None or mine5b is None
+            else f"{mine5b:.0f} µs vs {dj5:.0f} µs = {mine5b / dj5:.2f}",
+            None if dj5 is None or mine5b is None else mine5b <= dj5 / 10,
+        )
+    )
+    m1 = results["M1"]["asignal"]
+    out.append(
+        (
+            "M1 ≤ 150 bytes per weakly held receiver",
+            f"{m1['bytes_per_receiver']} bytes",
+            m1["bytes_per_receiver"] <= 150,
+        )
+    )
+    out.append(
+        (
+            "M1 zero bytes leaked per connect/disconnect cycle",
+            f"{m1['bytes_per_cycle']} bytes (≤ 0: nothing retained)",
+            m1["bytes_per_cycle"] <= 0,
+        )
+    )
+    return out
+
+
+def markdown(results: dict[str, Any], meta: dict[str, Any], plot: str | None) -> str:
+    """The whole RESULTS.md text."""
+    lines = ["# asignal benchmark results", ""]
+    lines += [f"- {k}: {v}" for k, v in meta.items()]
+    lines += [
+        "",
+        "Produced by `benchmarks/run.py` (`nox -s bench`). Every figure is the median"
+        " over rounds of (time / time of the row's floor measured in the same round);"
+        " libraries are interleaved within each round (order rotated), GC is disabled"
+        " inside timed loops, and each library's send is checked to reach exactly the"
+        " expected receivers before timing. Cells read `ratio (median time)`;"
+        " `n/a`: the library cannot do it; `-`: not measured.",
+        "",
+        "## Targets (issue 3)",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+    ]
+    for target, measured, met in targets(results):
+        verdict = "not measured" if met is None else ("met" if met else "**unmet**")
+        lines.append(f"| {target} | {measured} | {verdict} |")
+    lines += [
+        "",
+        "## Sync send (S1-S4)",
+        "",
+        "Ratio base (`floor`): a loop calling the same receivers as `r(sender)`."
+        " `contract floor`: the same receivers called as `r(signal=..., sender=...)`,"
+        " collecting `(receiver, result)` pairs. S1/S2/S3: 1/10/100 receivers;"
+        " S(1000): 1,000 receivers; S4: 100 receivers each connected to a different"
+        " sender, send from one (floor: calling that one receiver). `django` is"
+        " Django's default `use_caching=False`.",
+        "",
+        "| scenario | floor | " + " | ".join(SYNC_COLS) + " |",
+        "|" + "---|" * (len(SYNC_COLS) + 2),
+    ]
+    for label, row in results["sync"].items():
+        floor = row["floor"]["us"]
+        cells = [_cell(row, c) for c in SYNC_COLS]
+        lines.append(f"| {label} | {floor:.3g} µs | " + " | ".join(cells) + " |")
+    if plot:
+        lines += ["", f"![send cost against receivers]({plot})"]
+    lines += [
+        "",
+        "## Async send (A1-A4), asyncio and trio",
+        "",
+        "A1/A2: `asend` to 1/10 async no-op receivers, ratio to awaiting the same"
+        " coroutines one after another (`r(signal=..., sender=...)`). A3: 50 async"
+        " receivers each `await anyio.sleep(0.01)`, ratio to a bare anyio task group"
+        " doing the same (ideal 10 ms). A4: 8 sync receivers each `time.sleep(0.01)`"
+        " through the async send, ratio to a `ThreadPoolExecutor(8)` (ideal 10 ms);"
+        " blinker gets a `_sync_wrapper` running each receiver in a worker thread,"
+        " aiosignal only awaits coroutines. Peers run on asyncio only. pyee and"
+        " psygnal have no send that awaits async receivers.",
+        "",
+    ]
+    cols = [c for c in ASYNC_COLS if c != "pyee" and c != "psygnal"]
+    lines.append("| scenario | base | " + " | ".join(cols) + " | psygnal, pyee |")
+    lines.append("|" + "---|" * (len(cols) + 3))
+    for backend in ("asyncio", "trio"):
+        for label, row in (results.get(backend) or {}).items():
+            unit = "ms" if label in ("A3", "A4") else "µs"
+            cells = [_cell(row, c, unit) for c in cols]
+            lines.append(
+                f"| {label} {backend} | {ASYNC_BASE[label]} | "
+                + " | ".join(cells)
+                + " | n/a |"
+            )
+    a5 = results["A5"]
+    lines += [
+        "",
+        "## Blocking send with async receivers (A5)",
+        "",
+        "`send()` from plain sync code (no running loop) to 10 async receivers. Ratio"
+        " base: `asyncio.run_coroutine_threadsafe` of the sequential awaits on a loop"
+        " already running in another thread. blinker, psygnal, pyee and aiosignal have"
+        " no blocking send that awaits async receivers (`n/a`).",
+        "",
+        "| floor | asignal | django |",
+        "|---|---|---|",
+        f"| {a5['floor']['us']:.0f} µs | {_cell(a5, 'asignal')}"
+        f" | {_cell(a5, 'django')} |",
+        "",
+        "## Connect then disconnect (S5)",
+        "",
+        "Median of interleaved repetitions.",
+        "",
+        "| library | 1,000 | 10,000 | growth (10 = linear) |",
+        "|---|---|---|---|",
+    ]
+    for name, row in results["S5"].items():
+        if row is None:
+            lines.append(f"| {name} | n/a | n/a | n/a |")
+        else:
+            lines.append(
+                f"| {name} | {row['1k_ms']} ms | {row['10k_ms']} ms"
+                f" | x{row['growth']} |"
+            )
+    lines += [
+        "",
+        "## Memory (M1)",
+        "",
+        "tracemalloc, 10,000 receivers connected; then bytes still allocated per"
+        " connect/disconnect cycle after 10,000 cycles (≤ 0 means nothing retained)."
+        " pyee, psygnal (for plain functions) and aiosignal hold receivers strongly.",
+        "",
+        "| library | weak | bytes per receiver | bytes per cycle |",
+        "|---|---|---|---|",
+    ]
+    for name, row in results["M1"].items():
+        if row is None:
+            lines.append(f"| {name} | n/a | n/a | n/a |")
+        else:
+            lines.append(
+                f"| {name} | {'yes' if row['weak'] else 'no'}"
+                f" | {row['bytes_per_receiver']} | {row['bytes_per_cycle']} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def plot(curves: dict[str, dict[str, dict[int, float]]], path: Path) -> bool:
+    """Draw µs per send against receivers (log-log), sync and async panels."""
+    try:
+        matplotlib: Any = importlib.import_module("matplotlib")
+        matplotlib.use("Agg")
+        plt: Any = importlib.import_module("matplotlib.pyplot")
+    except ImportError:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    titles = {
+        "sync": "sync send (floor: r(sender) loop)",
+        "asyncio": "async send on asyncio (floor: sequential await)",
+    }
+    for ax, (key, title) in zip(axes, titles.items(), strict=True):
+        for name, points in sorted(curves.get(key, {}).items()):
+            xs = sorted(points)
+            style = (
+                "--"
+                if "floor" in name or name.startswith(("seq", "async", "any"))
+                else "-"
+            )
+            width = 2.5 if name == "asignal" else 1.2
+            ax.plot(
+                xs, [points[x] for x in xs], style, marker="o", lw=width, label=name
+            )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("receivers")
+        ax.set_ylabel("µs per send (median)")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
