@@ -14,7 +14,7 @@ import types
 import weakref
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["Connection", "ReceiverInfo", "describe_callable", "lookup_key"]
 
@@ -37,6 +37,38 @@ def lookup_key(obj: object) -> Hashable:
 
 def sender_key(sender: object) -> int:
     return ANY_SENDER if sender is None else id(sender)
+
+
+def entry_key(receiver_key: Hashable, sender_key: int) -> Hashable:
+    """The key of a connection in ``Signal._entries``.
+
+    ``(receiver_key, sender_key)``, except for the commonest connection (any sender,
+    a receiver identified by an int or a ``dispatch_uid`` that is not a tuple): then
+    the bare receiver key, which saves a tuple per connection (benchmarks/, M1).
+    Unambiguous: a bare key is never a tuple, and a tuple key's second item is the
+    sender key.
+    """
+    if sender_key == ANY_SENDER and not _is_tuple(receiver_key):
+        return receiver_key
+    return (receiver_key, sender_key)
+
+
+def sender_key_of(key: Hashable) -> int:
+    """The sender key inside an :func:`entry_key`."""
+    if _is_tuple(key):
+        return cast("tuple[Hashable, int]", key)[1]
+    return ANY_SENDER
+
+
+def _is_tuple(value: object) -> bool:
+    # A function, not an inline isinstance(): type checkers would narrow the key
+    # to a tuple of unknown items.
+    return isinstance(value, tuple)
+
+
+#: (dispatch_uid, priority, inline, weak) of a connection made with the defaults,
+#: shared by all of them so that each holds one reference instead of four values.
+_DEFAULT_OPTIONS: tuple[Hashable | None, int, bool, bool] = (None, 0, False, True)
 
 
 def describe_callable(fn: object) -> str:
@@ -148,22 +180,13 @@ class Connection:
     Treat it as opaque; ``Signal.describe()`` gives a stable, documented view.
     """
 
-    __slots__ = (
-        "deref",
-        "dispatch_uid",
-        "inline",
-        "is_async",
-        "key",
-        "priority",
-        "sender_ref",
-        "weak",
-    )
+    __slots__ = ("_options", "deref", "is_async", "key", "sender_ref")
 
     def __init__(
         self,
         receiver: Callable[..., Any],
         *,
-        key: tuple[Hashable, int],
+        key: Hashable,
         sender: object,
         weak: bool,
         dispatch_uid: Hashable | None,
@@ -172,10 +195,8 @@ class Connection:
         on_death: Callable[[Any], None],
     ) -> None:
         self.key = key
-        self.dispatch_uid = dispatch_uid
-        self.priority = priority
-        self.inline = inline
-        self.weak = weak
+        options = (dispatch_uid, priority, inline, weak)
+        self._options = _DEFAULT_OPTIONS if options == _DEFAULT_OPTIONS else options
         self.is_async = is_async_callable(receiver)
         #: ``deref()`` returns the receiver, or None once it has been collected.
         #: A strong receiver gets ``repeat(fn).__next__``: a C-level callable that
@@ -207,6 +228,22 @@ class Connection:
                 self.sender_ref = weakref.ref(sender, on_death)
             except TypeError:
                 self.sender_ref = itertools.repeat(sender).__next__
+
+    @property
+    def dispatch_uid(self) -> Hashable | None:
+        return self._options[0]
+
+    @property
+    def priority(self) -> int:
+        return self._options[1]
+
+    @property
+    def inline(self) -> bool:
+        return self._options[2]
+
+    @property
+    def weak(self) -> bool:
+        return self._options[3]
 
     @property
     def receiver(self) -> Callable[..., Any] | None:

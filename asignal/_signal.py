@@ -20,8 +20,10 @@ from ._connection import (
     ANY_SENDER,
     Connection,
     ReceiverInfo,
+    entry_key,
     lookup_key,
     sender_key,
+    sender_key_of,
     validate_receiver,
 )
 from ._dispatch import Call, log_failure, merge_contexts, run_concurrently
@@ -150,7 +152,7 @@ class Signal:
         )
         #: Held while the connections change; Django tooling takes it too.
         self.lock = threading.Lock()
-        self._entries: dict[tuple[Hashable, int], Connection] = {}
+        self._entries: dict[Hashable, Connection] = {}
         self._routing: tuple[dict[int, _Plan], _Plan] | None = None
         self._dead = False
         self.sender_receivers_cache = _PlanCache(self)
@@ -201,7 +203,7 @@ class Signal:
         validate_receiver(receiver)
         if not isinstance(priority, int):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"priority must be an int, got {priority!r}.")
-        key = (
+        key = entry_key(
             dispatch_uid if dispatch_uid is not None else lookup_key(receiver),
             sender_key(sender),
         )
@@ -236,7 +238,7 @@ class Signal:
         """
         if dispatch_uid is None and receiver is None:
             raise TypeError("disconnect() needs the receiver or its dispatch_uid.")
-        key = (
+        key = entry_key(
             dispatch_uid if dispatch_uid is not None else lookup_key(receiver),
             sender_key(sender),
         )
@@ -286,7 +288,7 @@ class Signal:
 
     @receivers.setter
     def receivers(self, connections: Iterable[Connection]) -> None:
-        entries: dict[tuple[Hashable, int], Connection] = {}
+        entries: dict[Hashable, Connection] = {}
         for connection in connections:
             if not isinstance(connection, Connection):  # pyright: ignore[reportUnnecessaryIsInstance]
                 raise TypeError(
@@ -343,7 +345,7 @@ class Signal:
         for_any: list[tuple[int, int, Connection]] = []
         by_sender: dict[int, list[tuple[int, int, Connection]]] = {}
         for ranked in _ranked(self._entries.values()):
-            skey = ranked[2].key[1]
+            skey = sender_key_of(ranked[2].key)
             if skey == ANY_SENDER:
                 for_any.append(ranked)
             else:

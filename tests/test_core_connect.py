@@ -379,3 +379,29 @@ class TestCallableKinds:
 
         signal.connect(Handler(), weak=False)
         assert signal.describe()[0].is_async is True
+
+
+def test_tuple_dispatch_uids_never_collide_with_sender_specific_keys() -> None:
+    # Connections to any sender are keyed by the bare receiver key when it is not a
+    # tuple (to save memory); a tuple uid must still be told apart from the
+    # (receiver key, sender key) of a connection to one sender.
+    signal = Signal()
+
+    class Sender:
+        pass
+
+    sender = Sender()
+
+    def a(sender: object, **kwargs: object) -> str:
+        return "a"
+
+    def b(sender: object, **kwargs: object) -> str:
+        return "b"
+
+    signal.connect(a, dispatch_uid=("uid", id(sender)))
+    signal.connect(b, sender=sender, dispatch_uid="uid")
+    assert [r for r, _ in signal.send(sender)] == [a, b]
+    assert signal.disconnect(dispatch_uid="uid", sender=sender)
+    assert [r for r, _ in signal.send(sender)] == [a]
+    assert signal.disconnect(dispatch_uid=("uid", id(sender)))
+    assert signal.send(sender) == []
