@@ -96,3 +96,49 @@ def test_benchmark_suite_quick_run_succeeds(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "results.json").exists()
     assert "S3" in (tmp_path / "RESULTS.md").read_text(encoding="utf-8")
+
+
+class _CountingLock:
+    """A lock that counts how often it is taken."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self.taken = 0
+
+    def __enter__(self) -> bool:
+        self.taken += 1
+        return self._lock.__enter__()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+
+
+def test_warm_sends_take_no_lock_and_build_no_routing() -> None:
+    """After the first send, sends only read: no lock, no routing rebuilt, however
+    many receivers and senders (the lock is for connect and disconnect)."""
+    sig = Signal()
+    recs = [_make() for _ in range(10)]
+    senders = [type(f"Sender{i}", (), {}) for i in range(3)]
+    for r in recs:
+        sig.connect(r)
+    for s in senders:
+        sig.connect(_noop, sender=s)
+    lock = _CountingLock()
+    sig.lock = lock  # type: ignore[assignment]
+    sig.send(None)
+    for s in senders:
+        sig.send(s)
+    warm = lock.taken
+    routing = sig._routing  # pyright: ignore[reportPrivateUsage]
+    for _ in range(100):
+        sig.send(None, payload=1)
+        for s in senders:
+            sig.send(s)
+            sig.send_robust(s)
+    assert lock.taken == warm, f"{lock.taken - warm} lock acquisitions by warm sends"
+    assert sig._routing is routing  # pyright: ignore[reportPrivateUsage]
+    sig.connect(_noop)  # a change takes the lock and drops the routing, once
+    assert lock.taken == warm + 1
+    assert sig._routing is None  # pyright: ignore[reportPrivateUsage]
