@@ -33,7 +33,8 @@ def _cell(row: dict[str, Any], name: str, unit: str = "µs") -> str:
     if cell is None:
         return "n/a"
     amount = cell["us"] / 1000 if unit == "ms" else cell["us"]
-    return f"{cell['ratio']:.2f} ({amount:.3g} {unit})"
+    shown = f"{amount:,.0f}" if amount >= 100 else f"{amount:.3g}"
+    return f"{cell['ratio']:.2f} ({shown} {unit})"
 
 
 def _ratio(row: dict[str, Any] | None, name: str) -> float | None:
@@ -154,6 +155,40 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     return out
 
 
+# Profile notes for targets that may be unmet, shown only when unmet. They describe
+# the revision profiled (cProfile / tracemalloc by line, Python 3.11, 81c587a).
+NOTES = {
+    "S5": "Growth is linear, but a connect/disconnect costs about 10 µs against"
+    " 5 µs for pyee and blinker: cProfile puts about 45% of `connect` in"
+    " `validate_receiver` and `is_async_callable` (`inspect` code-flag and signature"
+    " checks that asignal always makes and the peers skip), most of the rest in"
+    " building the `Connection` and its weak reference. aiosignal is a plain list"
+    " (strong references, no identity check, quadratic removal: growth about x40)"
+    " and wins at 10k on constant factors. Would get there: cache the validation per"
+    " code object, read `co_flags` directly for plain functions.",
+    "A2": "With several async receivers, `asend` takes the concurrent path: per send,"
+    " `run_concurrently` enters three anyio cancel scopes, passes a"
+    " `cancel_shielded_checkpoint` (a full event-loop iteration), and runs each"
+    " receiver in a copied `Context` merged back afterwards; the task per receiver is"
+    " already avoided. Would get there: enter the task group and its scopes only"
+    " when a receiver first suspends, and skip the per-receiver context copy and"
+    " merge when no receiver changed a context variable, with failure and"
+    " cancellation semantics unchanged (work for the core, not the suite).",
+    "A5": "`send()` from a plain thread runs async receivers on asignal's loop"
+    " thread; about two thirds of its time is the caller waiting on the"
+    " cross-thread future, the same round trip as the floor"
+    " (`run_coroutine_threadsafe(...).result()`). The floor alone is close to a"
+    " tenth of Django's `send()`, so the target leaves almost nothing above it."
+    " Would get there: drive receivers in the calling thread until the first one"
+    " suspends (`coro.send(None)`), crossing to the loop only then.",
+    "M1 ≤": "tracemalloc by line: the `Connection` object about 96 B, its"
+    " `weakref.ref` 80 B, the key tuple 56 B, an `id()` int 32 B, the dict slot"
+    " about 29 B. Would get there: make the connection itself the weak reference"
+    " (a `weakref.ref` subclass with `__slots__`) and key receivers connected to"
+    " any sender without a tuple.",
+}
+
+
 def markdown(results: dict[str, Any], meta: dict[str, Any], plot: str | None) -> str:
     """The whole RESULTS.md text."""
     lines = ["# asignal benchmark results", ""]
@@ -172,9 +207,16 @@ def markdown(results: dict[str, Any], meta: dict[str, Any], plot: str | None) ->
         "| target | measured | met |",
         "|---|---|---|",
     ]
+    notes: list[str] = []
     for target, measured, met in targets(results):
         verdict = "not measured" if met is None else ("met" if met else "**unmet**")
         lines.append(f"| {target} | {measured} | {verdict} |")
+        for key, note in NOTES.items():
+            if met is False and target.startswith(key):
+                notes.append(f"- **{target}**: {note}")
+    if notes:
+        lines += ["", "Unmet, from the profile (what it shows, what would get there):"]
+        lines += ["", *notes]
     lines += [
         "",
         "## Sync send (S1-S4)",
@@ -255,8 +297,9 @@ def markdown(results: dict[str, Any], meta: dict[str, Any], plot: str | None) ->
         "",
         "## Memory (M1)",
         "",
-        "tracemalloc, 10,000 receivers connected; then bytes still allocated per"
-        " connect/disconnect cycle after 10,000 cycles (≤ 0 means nothing retained)."
+        f"tracemalloc, {results['M1_count']:,} receivers connected; then bytes still"
+        f" allocated per connect/disconnect cycle after {results['M1_count']:,}"
+        " cycles (≤ 0 means nothing retained)."
         " pyee, psygnal (for plain functions) and aiosignal hold receivers strongly.",
         "",
         "| library | weak | bytes per receiver | bytes per cycle |",
