@@ -156,16 +156,17 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
 
 
 # Profile notes for targets that may be unmet, shown only when unmet. They describe
-# the revision profiled (cProfile / tracemalloc by line, Python 3.11, 81c587a).
+# the revision profiled (cProfile / tracemalloc by line, Python 3.11, core at
+# aaa35da).
 NOTES = {
-    "S5": "Growth is linear, but a connect/disconnect costs about 10 µs against"
-    " 5 µs for pyee and blinker: cProfile puts about 45% of `connect` in"
-    " `validate_receiver` and `is_async_callable` (`inspect` code-flag and signature"
-    " checks that asignal always makes and the peers skip), most of the rest in"
-    " building the `Connection` and its weak reference. aiosignal is a plain list"
-    " (strong references, no identity check, quadratic removal: growth about x40)"
-    " and wins at 10k on constant factors. Would get there: cache the validation per"
-    " code object, read `co_flags` directly for plain functions.",
+    "S5": "Growth is linear, but a connect/disconnect costs about 10 µs against 5 µs "
+    "for pyee and blinker: cProfile puts about 40% of `connect` in "
+    "`validate_receiver` and 20% in `is_async_callable` (`inspect` code-flag and "
+    "signature checks that asignal always makes and the peers skip), most of the "
+    "rest in building the `Connection` and its weak reference. aiosignal is a "
+    "plain list (strong references, no identity check, quadratic removal: growth "
+    "about x40) and wins at 10k on constant factors. Would get there: cache the "
+    "validation per code object, read `co_flags` directly for plain functions.",
     "A2": "With several async receivers, `asend` takes the concurrent path: per send,"
     " `run_concurrently` enters three anyio cancel scopes, passes a"
     " `cancel_shielded_checkpoint` (a full event-loop iteration), and runs each"
@@ -177,15 +178,17 @@ NOTES = {
     "A5": "`send()` from a plain thread runs async receivers on asignal's loop"
     " thread; about two thirds of its time is the caller waiting on the"
     " cross-thread future, the same round trip as the floor"
-    " (`run_coroutine_threadsafe(...).result()`). The floor alone is close to a"
-    " tenth of Django's `send()`, so the target leaves almost nothing above it."
+    " (`run_coroutine_threadsafe(...).result()`). That floor alone costs about a"
+    " tenth of Django's `send()` or more (table below), so no design that hands"
+    " every send to another thread's loop can meet the target on this machine."
     " Would get there: drive receivers in the calling thread until the first one"
     " suspends (`coro.send(None)`), crossing to the loop only then.",
-    "M1 ≤": "tracemalloc by line: the `Connection` object about 96 B, its"
-    " `weakref.ref` 80 B, the key tuple 56 B, an `id()` int 32 B, the dict slot"
-    " about 29 B. Would get there: make the connection itself the weak reference"
-    " (a `weakref.ref` subclass with `__slots__`) and key receivers connected to"
-    " any sender without a tuple.",
+    "M1 ≤": "tracemalloc by line: the `weakref.ref` 80 B, the `Connection` object"
+    " 72 B, the `id()` int key 32 B, the dict slot about 29 B. Would get there:"
+    " make the connection itself the weak reference (a `weakref.ref` subclass with "
+    "`__slots__`), removing one object header, and keep rarely used fields "
+    "(dispatch_uid, non-default priority or options) out of the per-connection "
+    "object.",
 }
 
 
