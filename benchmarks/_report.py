@@ -192,10 +192,18 @@ NOTES = {
 }
 
 
-def markdown(results: dict[str, Any], meta: dict[str, Any], plot: str | None) -> str:
-    """The whole RESULTS.md text."""
+def markdown(
+    results: dict[str, Any],
+    meta: dict[str, Any],
+    plot: str | None,
+    others: list[str] | None = None,
+) -> str:
+    """The whole RESULTS.md text; ``others`` names sibling result files to link."""
     lines = ["# asignal benchmark results", ""]
     lines += [f"- {k}: {v}" for k, v in meta.items()]
+    if others:
+        links = ", ".join(f"[{name}]({name})" for name in others)
+        lines += ["", f"Other runs (other Python and peer versions): {links}."]
     lines += [
         "",
         "Produced by `benchmarks/run.py` (`nox -s bench`). Every figure is the median"

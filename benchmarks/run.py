@@ -110,7 +110,11 @@ def main() -> None:
         name = f"send_cost{args.suffix}.png"
         if plot(curves, args.out / name):
             plot_name = name
-    md = markdown(results, meta, plot_name)
+    others: list[str] = []
+    if args.out:
+        mine = f"RESULTS{args.suffix}.md"
+        others = sorted(p.name for p in args.out.glob("RESULTS*.md") if p.name != mine)
+    md = markdown(results, meta, plot_name, others)
     print(md)
     if args.out:
         (args.out / f"RESULTS{args.suffix}.md").write_text(md, encoding="utf-8")
