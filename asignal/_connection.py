@@ -88,6 +88,14 @@ def describe_callable(fn: object) -> str:
 def is_async_callable(fn: object) -> bool:
     """True for coroutine functions, partials of them, and instances whose
     ``__call__`` is one (``inspect.iscoroutinefunction`` misses the last)."""
+    if type(fn) is types.FunctionType:
+        # The common case, read off the code flags (connect's cost: benchmarks/,
+        # S5). A function with attributes may carry inspect.markcoroutinefunction's
+        # mark: let inspect decide for those.
+        if fn.__code__.co_flags & inspect.CO_COROUTINE:
+            return True
+        if not fn.__dict__:
+            return False
     while isinstance(fn, functools.partial):
         fn = fn.func
     if inspect.iscoroutinefunction(fn):
@@ -104,8 +112,17 @@ def is_async_callable(fn: object) -> bool:
     ) or inspect.iscoroutinefunction(instance.__call__)
 
 
+_GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
+
+
 def validate_receiver(receiver: object) -> None:
     """Raise a ``TypeError``/``ValueError`` that says how to fix a bad receiver."""
+    if type(receiver) is types.FunctionType:
+        # The common case: a plain function with **kwargs that is no generator,
+        # read off its code flags without inspect's slower helpers.
+        flags = receiver.__code__.co_flags
+        if flags & inspect.CO_VARKEYWORDS and not flags & _GENERATOR_FLAGS:
+            return
     if inspect.iscoroutine(receiver):
         name = getattr(receiver, "__name__", "handler")
         receiver.close()  # we will never await it: avoid a second, misleading warning
