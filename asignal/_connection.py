@@ -90,11 +90,11 @@ def is_async_callable(fn: object) -> bool:
     ``__call__`` is one (``inspect.iscoroutinefunction`` misses the last)."""
     if type(fn) is types.FunctionType:
         # The common case, read off the code flags (connect's cost: benchmarks/,
-        # S5). A function with attributes may carry inspect.markcoroutinefunction's
-        # mark: let inspect decide for those.
+        # S5). Only a function carrying inspect.markcoroutinefunction's mark (3.12+)
+        # needs inspect. Not `fn.__dict__`: reading it gives every function a dict.
         if fn.__code__.co_flags & inspect.CO_COROUTINE:
             return True
-        if not fn.__dict__:
+        if getattr(fn, "_is_coroutine_marker", None) is None:
             return False
     while isinstance(fn, functools.partial):
         fn = fn.func

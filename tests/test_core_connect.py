@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import inspect
 from typing import Any
 
 import pytest
@@ -405,3 +406,36 @@ def test_tuple_dispatch_uids_never_collide_with_sender_specific_keys() -> None:
     assert [r for r, _ in signal.send(sender)] == [a]
     assert signal.disconnect(dispatch_uid=("uid", id(sender)))
     assert signal.send(sender) == []
+
+
+@pytest.mark.skipif(
+    not hasattr(inspect, "markcoroutinefunction"), reason="Python 3.12+"
+)
+def test_a_function_marked_as_a_coroutine_function_is_async() -> None:
+    def handler(sender: object, **kwargs: object) -> Any:
+        async def run() -> str:
+            return "ran"
+
+        return run()
+
+    marked = inspect.markcoroutinefunction(handler)  # type: ignore[attr-defined,unused-ignore]
+    signal = Signal()
+    signal.connect(marked)
+    [info] = signal.describe()
+    assert info.is_async
+
+
+def test_connecting_a_plain_function_gives_it_no_attribute_dict() -> None:
+    # Connecting must not add memory to the receiver itself (benchmarks/, M1):
+    # reading a function's __dict__ would create one.
+    def handler(sender: object, **kwargs: object) -> None:
+        pass
+
+    def dicts() -> int:
+        return sum(type(r) is dict for r in gc.get_referents(handler))
+
+    before = dicts()
+    signal = Signal()
+    signal.connect(handler)
+    assert dicts() == before
+    assert not signal.describe()[0].is_async
