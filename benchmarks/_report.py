@@ -156,39 +156,46 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
 
 
 # Profile notes for targets that may be unmet, shown only when unmet. They describe
-# the revision profiled (cProfile / tracemalloc by line, Python 3.11, core at
-# aaa35da).
+# the revision profiled (cProfile / tracemalloc by line, Python 3.11).
 NOTES = {
-    "S5": "Growth is linear, but a connect/disconnect costs about 10 µs against 5 µs "
-    "for pyee and blinker: cProfile puts about 40% of `connect` in "
-    "`validate_receiver` and 20% in `is_async_callable` (`inspect` code-flag and "
-    "signature checks that asignal always makes and the peers skip), most of the "
-    "rest in building the `Connection` and its weak reference. aiosignal is a "
-    "plain list (strong references, no identity check, quadratic removal: growth "
-    "about x40) and wins at 10k on constant factors. Would get there: cache the "
-    "validation per code object, read `co_flags` directly for plain functions.",
+    "S5": "Growth is linear (x9-10 from 1k to 10k), but pyee, blinker and aiosignal"
+    " are faster at 10k (table below). A connect/disconnect pair costs about 7 µs:"
+    " validation now reads a plain function's code flags instead of `inspect`'s"
+    " helpers (they took 60% of `connect` before); the rest is what asignal does"
+    " on every connect: checking the receiver (callable, not a coroutine object,"
+    " accepts `**kwargs`), telling async receivers from sync ones, computing the"
+    " Django-compatible key (bound methods by instance and function), making the"
+    " weak reference with its death callback and the `Connection`, and taking the"
+    " lock that makes connecting thread-safe. aiosignal is a plain list (strong"
+    " references, no checks, quadratic removal: growth about x37). Would get"
+    " there: a C extension for `connect`/`disconnect`; dropping the checks or the"
+    " lock is not on the table.",
     "A2": "With several async receivers, `asend` takes the concurrent path: per send,"
-    " `run_concurrently` enters three anyio cancel scopes, passes a"
-    " `cancel_shielded_checkpoint` (a full event-loop iteration), and runs each"
-    " receiver in a copied `Context` merged back afterwards; the task per receiver is"
-    " already avoided. Would get there: enter the task group and its scopes only"
-    " when a receiver first suspends, and skip the per-receiver context copy and"
-    " merge when no receiver changed a context variable, with failure and"
-    " cancellation semantics unchanged (work for the core, not the suite).",
+    " `run_concurrently` enters anyio's task group (its cancel scope and a"
+    " `cancel_shielded_checkpoint`, a full event-loop iteration) and runs each"
+    " receiver in a copied `Context` merged back afterwards; no task is made for"
+    " receivers that finish without suspending. Would get there: enter the task"
+    " group only when a receiver first suspends, which needs a way to keep cancel"
+    " scopes nested for a receiver already suspended inside its own scope.",
     "A5": "`send()` from a plain thread runs async receivers on asignal's loop"
     " thread; about two thirds of its time is the caller waiting on the"
     " cross-thread future, the same round trip as the floor"
     " (`run_coroutine_threadsafe(...).result()`). That floor alone costs about a"
-    " tenth of Django's `send()` or more (table below), so no design that hands"
-    " every send to another thread's loop can meet the target on this machine."
-    " Would get there: drive receivers in the calling thread until the first one"
-    " suspends (`coro.send(None)`), crossing to the loop only then.",
-    "M1 ≤": "tracemalloc by line: the `weakref.ref` 80 B, the `Connection` object"
-    " 72 B, the `id()` int key 32 B, the dict slot about 29 B. Would get there:"
-    " make the connection itself the weak reference (a `weakref.ref` subclass with "
-    "`__slots__`), removing one object header, and keep rarely used fields "
-    "(dispatch_uid, non-default priority or options) out of the per-connection "
-    "object.",
+    " sixth of Django's `send()` here (table below), more than the tenth allowed,"
+    " so no design that hands every send to another thread's loop can meet the"
+    " target on this machine. Stepping receivers in the calling thread first is"
+    " not an option: a receiver's first step may call the loop"
+    " (`asyncio.get_running_loop()`, anyio's backend detection), and there is no"
+    " loop in that thread. Would get there: a loop running in the calling thread,"
+    " which is what `asend()` is for.",
+    "M1 ≤": "tracemalloc by line: the `weakref.ref` with its death callback 80 B,"
+    " the `Connection` 72 B (five slots; rarely used options are one shared"
+    " tuple, and a connection to any sender is keyed by the bare receiver id, not"
+    " a tuple), the `id()` int key 32 B, the dict slot about 29 B: the weak"
+    " reference, key and dict slot alone are about 140 B. Would get there: make"
+    " the connection itself the weak reference (a `weakref.ref` subclass with"
+    " `__slots__`, one object header less, about 40 B), which also changes how"
+    " bound methods (`WeakMethod`) and strong receivers are held.",
 }
 
 
