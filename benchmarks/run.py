@@ -50,16 +50,20 @@ def _meta(quick: bool, rounds: int) -> dict[str, Any]:
     import asignal
 
     root = Path(asignal.__file__).resolve().parent  # the asignal actually measured
-    try:
-        rev = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-    except OSError:
-        rev = ""
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, check=False
+            ).stdout.strip()
+        except OSError:
+            return ""
+
+    # "-dirty" only for uncommitted changes to the package measured: the result
+    # files this run rewrites do not count.
+    rev = git("rev-parse", "--short", "HEAD")
+    if rev and git("status", "--porcelain", "--", "."):
+        rev += "-dirty"
     meta: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
