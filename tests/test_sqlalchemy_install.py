@@ -320,3 +320,53 @@ def test_an_association_table_with_a_mapped_class_sends_from_that_class(
         assert {s.sender for s in recorder.sent()} == {Membership}
     finally:
         asignal.sqlalchemy.uninstall(Base)
+
+
+def test_self_referential_many_to_many(engine: Engine) -> None:
+    class Base(DeclarativeBase):
+        pass
+
+    follows = Table(
+        "follows",
+        Base.metadata,
+        Column("follower_id", ForeignKey("person.id"), primary_key=True),
+        Column("followed_id", ForeignKey("person.id"), primary_key=True),
+    )
+
+    class Person(Base):
+        __tablename__ = "person"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        following: Mapped[list[Person]] = relationship(
+            secondary=follows,
+            primaryjoin=lambda: Person.id == follows.c.follower_id,
+            secondaryjoin=lambda: Person.id == follows.c.followed_id,
+            backref="followers",
+        )
+
+    Base.metadata.create_all(engine)
+    asignal.sqlalchemy.install(Base)
+    try:
+        with Session(engine) as session:
+            ann, bob, cat = Person(), Person(), Person()
+            session.add_all([ann, bob, cat])
+            session.commit()
+            with capture_signals(m2m_changed) as recorder:
+                ann.following.append(bob)
+                cat.followers.append(bob)  # type: ignore[attr-defined]
+                session.commit()
+            sent = [
+                (s.kwargs["action"], s.kwargs["instance"], s.kwargs["reverse"])
+                for s in recorder.sent()
+            ]
+            pk_sets = {
+                s.kwargs["instance"]: s.kwargs["pk_set"] for s in recorder.sent()
+            }
+            assert sorted(sent, key=lambda x: (x[0], x[2])) == [
+                ("post_add", ann, False),
+                ("post_add", cat, True),
+                ("pre_add", ann, False),
+                ("pre_add", cat, True),
+            ]
+            assert pk_sets == {ann: {bob.id}, cat: {bob.id}}
+    finally:
+        asignal.sqlalchemy.uninstall(Base)
