@@ -115,6 +115,18 @@ def is_async_callable(fn: object) -> bool:
 _GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
 
 
+def returned_coroutine(receiver: object, coroutine: Any) -> TypeError:
+    """The error for a receiver connected as sync that returned a coroutine, which
+    nothing would ever await; closes the coroutine (no second warning)."""
+    coroutine.close()
+    return TypeError(
+        f"{describe_callable(receiver)} returned a coroutine, but it was connected as "
+        "a sync receiver (it is not an `async def` function), so nothing would await "
+        "it and its body would never run. Connect the `async def` function itself, "
+        "or make the wrapper `async def` and await it inside."
+    )
+
+
 def validate_receiver(receiver: object) -> None:
     """Raise a ``TypeError``/``ValueError`` that says how to fix a bad receiver."""
     if type(receiver) is types.FunctionType:

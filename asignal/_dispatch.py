@@ -15,19 +15,19 @@ context, which has the same observable effect.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import math
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from contextvars import Context, copy_context
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
-from ._connection import describe_callable
+from ._connection import describe_callable, returned_coroutine
 from ._stepping import resume
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -67,6 +67,13 @@ def _describe_exception(exc: BaseException) -> str:
         return f"{type(exc).__qualname__}: {exc}"
     except Exception:
         return type(exc).__qualname__
+
+
+def sync_result(receiver: object, result: Any) -> Any:
+    """*result* of a sync receiver, refused if it is a coroutine nothing would await."""
+    if type(result) is CoroutineType:
+        raise returned_coroutine(receiver, result)
+    return result
 
 
 def merge_contexts(base: Context, contexts: Sequence[Context | None]) -> None:
@@ -151,9 +158,9 @@ async def run_concurrently(
     async def run_in_thread(
         index: int, receiver: Callable[..., Any], ctx: Context
     ) -> None:
-        call = functools.partial(
-            ctx.run, receiver, signal=signal, sender=sender, **named
-        )
+        def call() -> Any:
+            return ctx.run(_call_sync, receiver, signal, sender, named)
+
         limiter = signal.thread_limiter
         if robust:
             with anyio.CancelScope(deadline=deadline) as scope:
@@ -176,10 +183,10 @@ async def run_concurrently(
     def call_inline(index: int, receiver: Callable[..., Any], ctx: Context) -> None:
         contexts[index] = ctx
         if not robust:
-            results[index] = ctx.run(receiver, signal=signal, sender=sender, **named)
+            results[index] = ctx.run(_call_sync, receiver, signal, sender, named)
             return
         try:
-            results[index] = ctx.run(receiver, signal=signal, sender=sender, **named)
+            results[index] = ctx.run(_call_sync, receiver, signal, sender, named)
         except Exception as exc:
             results[index] = exc
             log_failure(signal, receiver, exc, method)
@@ -259,6 +266,12 @@ async def run_concurrently(
 
 
 _FINISHED: Any = object()
+
+
+def _call_sync(
+    receiver: Callable[..., Any], signal: Signal, sender: object, named: dict[str, Any]
+) -> Any:
+    return sync_result(receiver, receiver(signal=signal, sender=sender, **named))
 
 
 def _first_step(

@@ -9,6 +9,7 @@ import warnings
 import weakref
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from contextvars import Context, copy_context
+from types import CoroutineType
 from typing import Any, TypeVar
 
 import anyio
@@ -22,11 +23,18 @@ from ._connection import (
     ReceiverInfo,
     entry_key,
     lookup_key,
+    returned_coroutine,
     sender_key,
     sender_key_of,
     validate_receiver,
 )
-from ._dispatch import Call, log_failure, merge_contexts, run_concurrently
+from ._dispatch import (
+    Call,
+    log_failure,
+    merge_contexts,
+    run_concurrently,
+    sync_result,
+)
 
 __all__ = ["Signal", "SignalArgumentsWarning", "receiver"]
 
@@ -448,27 +456,31 @@ class Signal:
         # needs no loop. A plain loop beats a comprehension on Python 3.11, where the
         # comprehension is a function of its own made on every call, and ties with
         # it on 3.12+; not unpacking an empty **named saves a dict copy per call.
+        # A sync receiver that returns a coroutine (a decorator hiding `async def`)
+        # would be lost silently: one type check per call refuses it.
         derefs = plan.derefs
         if len(derefs) == 1:
             receiver = derefs[0]()
             if receiver is None:
                 return []
             if named:
-                return [(receiver, receiver(signal=self, sender=sender, **named))]
-            return [(receiver, receiver(signal=self, sender=sender))]
+                result = receiver(signal=self, sender=sender, **named)
+            else:
+                result = receiver(signal=self, sender=sender)
+            if result is not None and type(result) is CoroutineType:
+                raise returned_coroutine(receiver, result)
+            return [(receiver, result)]
         results: list[tuple[Callable[..., Any], Any]] = []
-        if named:
-            for deref in derefs:
-                receiver = deref()
-                if receiver is not None:
-                    results.append(
-                        (receiver, receiver(signal=self, sender=sender, **named))
-                    )
-        else:
-            for deref in derefs:
-                receiver = deref()
-                if receiver is not None:
-                    results.append((receiver, receiver(signal=self, sender=sender)))
+        for deref in derefs:
+            receiver = deref()
+            if receiver is not None:
+                if named:
+                    result = receiver(signal=self, sender=sender, **named)
+                else:
+                    result = receiver(signal=self, sender=sender)
+                if result is not None and type(result) is CoroutineType:
+                    raise returned_coroutine(receiver, result)
+                results.append((receiver, result))
         return results
 
     def send_robust(
@@ -495,7 +507,9 @@ class Signal:
             if receiver is None:
                 continue
             try:
-                result = receiver(signal=self, sender=sender, **named)
+                result = sync_result(
+                    receiver, receiver(signal=self, sender=sender, **named)
+                )
             except Exception as exc:
                 log_failure(self, receiver, exc, "send_robust")
                 result = exc
@@ -547,12 +561,16 @@ class Signal:
                 run_batch()
             if robust:
                 try:
-                    result = receiver(signal=self, sender=sender, **named)
+                    result = sync_result(
+                        receiver, receiver(signal=self, sender=sender, **named)
+                    )
                 except Exception as exc:
                     log_failure(self, receiver, exc, method)
                     result = exc
             else:
-                result = receiver(signal=self, sender=sender, **named)
+                result = sync_result(
+                    receiver, receiver(signal=self, sender=sender, **named)
+                )
             results.append((receiver, result))
         if batch:
             run_batch()
