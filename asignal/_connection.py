@@ -16,7 +16,14 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, cast
 
-__all__ = ["Connection", "ReceiverInfo", "describe_callable", "lookup_key"]
+__all__ = [
+    "Connection",
+    "ReceiverInfo",
+    "describe_callable",
+    "entry_key",
+    "lookup_key",
+    "make_connection",
+]
 
 #: The sender key of a receiver connected with ``sender=None`` (any sender). ``id()``
 #: is never negative on CPython, so this cannot collide with a real sender's key.
@@ -35,22 +42,35 @@ def lookup_key(obj: object) -> Hashable:
     return id(method)
 
 
-def sender_key(sender: object) -> int:
-    return ANY_SENDER if sender is None else id(sender)
+def entry_key(
+    receiver: object, sender: object, dispatch_uid: Hashable | None
+) -> Hashable:
+    """The key of the connection of *receiver* (or *dispatch_uid*) for *sender* in
+    ``Signal._entries``: connect and disconnect find a connection by it.
 
+    ``(receiver key, sender key)`` as in Django, with two shortcuts for connections to
+    any sender, the commonest kind, that save memory (benchmarks/, M1):
 
-def entry_key(receiver_key: Hashable, sender_key: int) -> Hashable:
-    """The key of a connection in ``Signal._entries``.
+    - a function connected without ``dispatch_uid`` is keyed by a weak reference to
+      it. Weak references hash and compare as their live referents, and a function
+      compares by identity, so this is Django's ``id()`` key; a weakly held
+      function's connection, being that weak reference itself (``_WeakConnection``),
+      needs no key object at all.
+    - otherwise the bare receiver key, without a tuple.
 
-    ``(receiver_key, sender_key)``, except for the commonest connection (any sender,
-    a receiver identified by an int or a ``dispatch_uid`` that is not a tuple): then
-    the bare receiver key, which saves a tuple per connection (benchmarks/, M1).
-    Unambiguous: a bare key is never a tuple, and a tuple key's second item is the
-    sender key.
+    Unambiguous: a bare key is never a tuple, a tuple key's second item is the
+    sender key, and a weak reference equals nothing but another to the same object.
     """
-    if sender_key == ANY_SENDER and not _is_tuple(receiver_key):
-        return receiver_key
-    return (receiver_key, sender_key)
+    skey = ANY_SENDER if sender is None else id(sender)
+    if dispatch_uid is not None:
+        rkey: Hashable = dispatch_uid
+    elif skey == ANY_SENDER and type(receiver) is types.FunctionType:
+        return weakref.ref(receiver)
+    else:
+        rkey = lookup_key(receiver)
+    if skey == ANY_SENDER and not _is_tuple(rkey):
+        return rkey
+    return (rkey, skey)
 
 
 def sender_key_of(key: Hashable) -> int:
@@ -66,9 +86,13 @@ def _is_tuple(value: object) -> bool:
     return isinstance(value, tuple)
 
 
-#: (dispatch_uid, priority, inline, weak) of a connection made with the defaults,
-#: shared by all of them so that each holds one reference instead of four values.
-_DEFAULT_OPTIONS: tuple[Hashable | None, int, bool, bool] = (None, 0, False, True)
+#: (dispatch_uid, priority, inline, weak, is_async) of a connection made with the
+#: defaults, sync and async, shared by all of them so that each holds one reference
+#: instead of five values.
+_DEFAULT_OPTIONS: tuple[
+    tuple[Hashable | None, int, bool, bool, bool],
+    tuple[Hashable | None, int, bool, bool, bool],
+] = ((None, 0, False, True, False), (None, 0, False, True, True))
 
 
 def describe_callable(fn: object) -> str:
@@ -207,56 +231,25 @@ class Connection:
     """A receiver connected to a signal (one entry of ``Signal.receivers``).
 
     Treat it as opaque; ``Signal.describe()`` gives a stable, documented view.
+    Calling ``deref()`` returns the receiver, or ``None`` once it was collected.
     """
 
-    __slots__ = ("_options", "deref", "is_async", "key", "sender_ref")
+    # Two layouts share this interface (see make_connection): the common one *is*
+    # the weak reference to its receiver, the other holds a separate reference.
+    __slots__ = ()
 
-    def __init__(
-        self,
-        receiver: Callable[..., Any],
-        *,
-        key: Hashable,
-        sender: object,
-        weak: bool,
-        dispatch_uid: Hashable | None,
-        priority: int,
-        inline: bool,
-        on_death: Callable[[Any], None],
-    ) -> None:
-        self.key = key
-        options = (dispatch_uid, priority, inline, weak)
-        self._options = _DEFAULT_OPTIONS if options == _DEFAULT_OPTIONS else options
-        self.is_async = is_async_callable(receiver)
-        #: ``deref()`` returns the receiver, or None once it has been collected.
-        #: A strong receiver gets ``repeat(fn).__next__``: a C-level callable that
-        #: returns it, so a send dereferences every receiver the same cheap way.
-        self.deref: Callable[[], Any]
-        if weak:
-            try:
-                if hasattr(receiver, "__self__") and hasattr(receiver, "__func__"):
-                    self.deref = weakref.WeakMethod(receiver, on_death)
-                else:
-                    self.deref = weakref.ref(receiver, on_death)
-            except TypeError:
-                raise TypeError(
-                    f"Cannot hold {describe_callable(receiver)} by a weak reference "
-                    f"(type {type(receiver).__qualname__} does not support them). "
-                    "Connect it with weak=False, and disconnect it when done."
-                ) from None
-        else:
-            self.deref = itertools.repeat(receiver).__next__
-        # A sender that can be weakly referenced is held weakly: its death flags the
-        # connection dead, so a new object reusing its id() never inherits it. One
-        # that cannot (ints, strings, bare object()) is held strongly instead, which
-        # keeps its id() from being reused for as long as the connection exists.
-        self.sender_ref: Callable[[], Any] | None
-        if sender is None:
-            self.sender_ref = None
-        else:
-            try:
-                self.sender_ref = weakref.ref(sender, on_death)
-            except TypeError:
-                self.sender_ref = itertools.repeat(sender).__next__
+    _options: tuple[Hashable | None, int, bool, bool, bool]
+    sender_ref: Callable[[], Any] | None
+
+    @property
+    def deref(self) -> Callable[[], Any]:
+        """A callable returning the receiver, or None once it has been collected."""
+        raise NotImplementedError
+
+    @property
+    def key(self) -> Hashable:
+        """This connection's key in ``Signal._entries`` (see :func:`entry_key`)."""
+        raise NotImplementedError
 
     @property
     def dispatch_uid(self) -> Hashable | None:
@@ -273,6 +266,10 @@ class Connection:
     @property
     def weak(self) -> bool:
         return self._options[3]
+
+    @property
+    def is_async(self) -> bool:
+        return self._options[4]
 
     @property
     def receiver(self) -> Callable[..., Any] | None:
@@ -318,3 +315,147 @@ class Connection:
         fn = self.deref()
         what = "dead receiver" if fn is None else describe_callable(fn)
         return f"<Connection {what} priority={self.priority}>"
+
+
+class _WeakConnection(Connection, weakref.ref[Any]):
+    """A connection that is itself the weak reference to its receiver.
+
+    The commonest connection (a weakly held function or callable object) costs one
+    object instead of two: 104 bytes rather than a 72-byte record plus an 80-byte
+    ``weakref.ref`` (benchmarks/, M1). Calling it is ``weakref.ref``'s C call, the
+    same dereference a send made before. Hash and equality are ``weakref.ref``'s
+    (those of the live receiver), which is what lets a weakly held function be its
+    own key in ``Signal._entries`` (``_key`` is then None; see :func:`entry_key`).
+    """
+
+    __slots__ = ("_key", "_options", "sender_ref")
+
+    _key: Hashable | None
+
+    def __new__(
+        cls,
+        receiver: Callable[..., Any],
+        on_death: Callable[[Any], None],
+        key: Hashable | None,
+        options: tuple[Hashable | None, int, bool, bool, bool],
+        sender_ref: Callable[[], Any] | None,
+    ) -> _WeakConnection:
+        self = super().__new__(cls, receiver, on_death)
+        self._key = key
+        self._options = options
+        self.sender_ref = sender_ref
+        if key is None:
+            # Its own key. Hashed now, while the receiver lives: weakref.ref caches
+            # the hash, and a dead connection must still hash to be pruned.
+            hash(self)
+        return self
+
+    def __init__(
+        self,
+        receiver: Callable[..., Any],
+        on_death: Callable[[Any], None],
+        key: Hashable | None,
+        options: tuple[Hashable | None, int, bool, bool, bool],
+        sender_ref: Callable[[], Any] | None,
+    ) -> None:
+        # weakref.ref.__init__ would take only (receiver, callback); __new__ did it.
+        pass
+
+    @property
+    def deref(self) -> Callable[[], Any]:
+        return self
+
+    @property
+    def key(self) -> Hashable:
+        return self if self._key is None else self._key
+
+
+class _HeldConnection(Connection):
+    """A connection holding its receiver through a separate reference: strongly
+    (``weak=False``), or by ``WeakMethod`` for a bound method, whose ``weakref.ref``
+    would die at once (the bound method object is made anew on every access)."""
+
+    __slots__ = ("_deref", "_key", "_options", "sender_ref")
+
+    def __init__(
+        self,
+        deref: Callable[[], Any],
+        key: Hashable,
+        options: tuple[Hashable | None, int, bool, bool, bool],
+        sender_ref: Callable[[], Any] | None,
+    ) -> None:
+        self._deref = deref
+        self._key = key
+        self._options = options
+        self.sender_ref = sender_ref
+
+    @property
+    def deref(self) -> Callable[[], Any]:
+        return self._deref
+
+    @property
+    def key(self) -> Hashable:
+        return self._key
+
+
+def make_connection(
+    receiver: Callable[..., Any],
+    *,
+    sender: object,
+    weak: bool,
+    dispatch_uid: Hashable | None,
+    priority: int,
+    inline: bool,
+    on_death: Callable[[Any], None],
+) -> Connection:
+    """Connect-time work for one connection: how the receiver and the sender are
+    held, whether the receiver is awaited, and the connection's entry key.
+
+    :raises TypeError: ``weak=True`` and *receiver* cannot be weakly referenced.
+    """
+    is_async = is_async_callable(receiver)
+    options = (dispatch_uid, priority, inline, weak, is_async)
+    if options == _DEFAULT_OPTIONS[is_async]:
+        options = _DEFAULT_OPTIONS[is_async]  # shared: one reference, not five values
+    # A sender that can be weakly referenced is held weakly: its death flags the
+    # connection dead, so a new object reusing its id() never inherits it. One that
+    # cannot (ints, strings, bare object()) is held strongly instead, which keeps its
+    # id() from being reused for as long as the connection exists.
+    sender_ref: Callable[[], Any] | None = None
+    if sender is not None:
+        try:
+            sender_ref = weakref.ref(sender, on_death)
+        except TypeError:
+            sender_ref = itertools.repeat(sender).__next__
+    is_method = hasattr(receiver, "__self__") and hasattr(receiver, "__func__")
+    if weak and not is_method:
+        own_key = (
+            dispatch_uid is None
+            and sender is None
+            and type(receiver) is types.FunctionType
+        )
+        key = None if own_key else entry_key(receiver, sender, dispatch_uid)
+        try:
+            return _WeakConnection(receiver, on_death, key, options, sender_ref)
+        except TypeError:
+            raise _not_weakrefable(receiver) from None
+    if weak:
+        try:
+            deref: Callable[[], Any] = weakref.WeakMethod(receiver, on_death)
+        except TypeError:
+            raise _not_weakrefable(receiver) from None
+    else:
+        # A C-level callable returning the receiver: a send dereferences every
+        # receiver the same cheap way.
+        deref = itertools.repeat(receiver).__next__
+    return _HeldConnection(
+        deref, entry_key(receiver, sender, dispatch_uid), options, sender_ref
+    )
+
+
+def _not_weakrefable(receiver: object) -> TypeError:
+    return TypeError(
+        f"Cannot hold {describe_callable(receiver)} by a weak reference "
+        f"(type {type(receiver).__qualname__} does not support them). "
+        "Connect it with weak=False, and disconnect it when done."
+    )

@@ -22,9 +22,8 @@ from ._connection import (
     Connection,
     ReceiverInfo,
     entry_key,
-    lookup_key,
+    make_connection,
     returned_coroutine,
-    sender_key,
     sender_key_of,
     validate_receiver,
 )
@@ -67,13 +66,16 @@ class _Plan:
     """The receivers that one sender reaches, in call order, frozen until the next
     connect or disconnect. A send dereferences ``derefs`` and calls; nothing else."""
 
-    __slots__ = ("connections", "derefs", "has_async", "single_async")
+    __slots__ = ("connections", "derefs", "has_async", "single_async", "steps")
 
     def __init__(self, ranked: list[tuple[int, int, Connection]]) -> None:
         ranked.sort()  # (-priority, position): ranks are unique, never ties
         connections = [connection for _, _, connection in ranked]
         self.connections = tuple(connections)
         self.derefs = tuple(c.deref for c in connections)
+        #: ``(deref, is_async, inline)`` per receiver, read once here rather than
+        #: through the connections' properties on every ``asend``.
+        self.steps = tuple((c.deref, c.is_async, c.inline) for c in connections)
         self.has_async = any(c.is_async for c in connections)
         self.single_async = len(connections) == 1 and connections[0].is_async
 
@@ -211,13 +213,8 @@ class Signal:
         validate_receiver(receiver)
         if not isinstance(priority, int):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"priority must be an int, got {priority!r}.")
-        key = entry_key(
-            dispatch_uid if dispatch_uid is not None else lookup_key(receiver),
-            sender_key(sender),
-        )
-        connection = Connection(
+        connection = make_connection(
             receiver,
-            key=key,
             sender=sender,
             weak=weak,
             dispatch_uid=dispatch_uid,
@@ -225,6 +222,7 @@ class Signal:
             inline=inline,
             on_death=self._on_death,
         )
+        key = connection.key
         with self.lock:
             if self._dead:
                 self._prune()
@@ -246,10 +244,7 @@ class Signal:
         """
         if dispatch_uid is None and receiver is None:
             raise TypeError("disconnect() needs the receiver or its dispatch_uid.")
-        key = entry_key(
-            dispatch_uid if dispatch_uid is not None else lookup_key(receiver),
-            sender_key(sender),
-        )
+        key = entry_key(receiver, sender, dispatch_uid)
         with self.lock:
             if self._dead:
                 self._prune()
@@ -470,17 +465,24 @@ class Signal:
             if result is not None and type(result) is CoroutineType:
                 raise returned_coroutine(receiver, result)
             return [(receiver, result)]
+        # A receiver collected since the plan was built dereferences to None, and
+        # calling None raises TypeError: checking for it only then costs nothing
+        # per receiver (try is free until it raises, on 3.11+).
         results: list[tuple[Callable[..., Any], Any]] = []
         for deref in derefs:
             receiver = deref()
-            if receiver is not None:
+            try:
                 if named:
                     result = receiver(signal=self, sender=sender, **named)
                 else:
                     result = receiver(signal=self, sender=sender)
-                if result is not None and type(result) is CoroutineType:
-                    raise returned_coroutine(receiver, result)
-                results.append((receiver, result))
+            except TypeError:
+                if receiver is None:
+                    continue
+                raise
+            if result is not None and type(result) is CoroutineType:
+                raise returned_coroutine(receiver, result)
+            results.append((receiver, result))
         return results
 
     def send_robust(
@@ -667,8 +669,9 @@ class Signal:
         method: str,
     ) -> list[tuple[Callable[..., Any], Any]]:
         calls: list[Call] = [
-            (fn, connection.is_async, connection.inline)
-            for connection, fn in plan.live()
+            (fn, is_async, inline)
+            for deref, is_async, inline in plan.steps
+            if (fn := deref()) is not None
         ]
         if not calls:
             return []

@@ -1,0 +1,129 @@
+"""How connections are identified: a function is its own key when held weakly
+(see ``asignal._connection.entry_key``); every way of connecting it must still
+find the same connection, as Django's ``id()`` keys do."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from typing import Any
+
+import pytest
+
+from asignal import Signal
+
+
+def _make() -> Any:
+    def handler(**kwargs: Any) -> str:
+        return "handled"
+
+    return handler
+
+
+class Sender:
+    pass
+
+
+def test_weak_then_strong_connect_of_a_function_is_one_connection() -> None:
+    signal = Signal()
+    fn = _make()
+    signal.connect(fn)
+    signal.connect(fn, weak=False)  # same receiver and sender: changes nothing
+    assert [c.weak for c in signal.receivers] == [True]
+    assert signal.send(None) == [(fn, "handled")]
+    assert signal.disconnect(fn)
+    assert signal.receivers == []
+
+
+def test_strong_then_weak_connect_of_a_function_is_one_connection() -> None:
+    signal = Signal()
+    fn = _make()
+    signal.connect(fn, weak=False)
+    signal.connect(fn)
+    assert [c.weak for c in signal.receivers] == [False]
+    assert signal.disconnect(fn)
+    assert not signal.disconnect(fn)
+
+
+def test_a_strongly_held_function_keeps_working_after_its_last_name_goes() -> None:
+    signal = Signal()
+    signal.connect(_make(), weak=False)
+    gc.collect()
+    assert [result for _, result in signal.send(None)] == ["handled"]
+
+
+def test_equal_but_distinct_functions_are_distinct_receivers() -> None:
+    signal = Signal()
+    first, second = _make(), _make()  # same code, different objects
+    signal.connect(first)
+    signal.connect(second)
+    assert signal.live_receivers() == [first, second]
+    assert signal.disconnect(second)
+    assert signal.live_receivers() == [first]
+
+
+def test_a_function_for_a_sender_and_for_any_sender_are_two_connections() -> None:
+    signal = Signal()
+    fn = _make()
+    signal.connect(fn)
+    signal.connect(fn, sender=Sender)
+    assert len(signal.receivers) == 2
+    assert signal.disconnect(fn, sender=Sender)
+    assert [c.sender for c in signal.receivers] == [None]
+    assert signal.disconnect(fn)
+
+
+def test_dispatch_uid_is_not_confused_with_the_function_itself() -> None:
+    signal = Signal()
+    fn = _make()
+    signal.connect(fn, dispatch_uid="audit")
+    signal.connect(fn)  # keyed by the function: a second connection
+    assert len(signal.receivers) == 2
+    assert signal.disconnect(dispatch_uid="audit")
+    assert signal.disconnect(fn)
+    assert signal.receivers == []
+
+
+def test_a_dead_weak_function_is_pruned_and_a_new_one_connects() -> None:
+    signal = Signal()
+    for _ in range(50):  # new functions may reuse the dead ones' addresses
+        fn = _make()
+        ref = weakref.ref(fn)
+        signal.connect(fn)
+        del fn
+        gc.collect()
+        assert ref() is None
+        assert signal.send(None) == []
+    survivor = _make()
+    signal.connect(survivor)
+    assert signal.live_receivers() == [survivor]
+    assert len(signal.receivers) == 1
+
+
+def test_receivers_saved_and_restored_keep_their_keys() -> None:
+    signal = Signal()
+    fn, other = _make(), _make()
+    signal.connect(fn)
+    saved = signal.receivers
+    signal.receivers = []
+    signal.connect(other)
+    signal.receivers = saved
+    signal.connect(fn)  # already there again: no duplicate
+    assert signal.live_receivers() == [fn]
+    assert signal.disconnect(fn)
+
+
+@pytest.mark.parametrize("weak", [True, False])
+def test_the_connection_reports_its_receiver_and_options(weak: bool) -> None:
+    signal = Signal()
+    fn = _make()
+    signal.connect(fn, weak=weak, priority=3)
+    (connection,) = signal.receivers
+    assert connection.receiver is fn
+    assert (connection.weak, connection.priority, connection.is_async) == (
+        weak,
+        3,
+        False,
+    )
+    assert connection.is_alive()
+    assert "handler" in repr(connection)
