@@ -21,11 +21,11 @@ from ._connection import (
     ANY_SENDER,
     Connection,
     ReceiverInfo,
+    check_receiver,
     entry_key,
     make_connection,
     returned_coroutine,
     sender_key_of,
-    validate_receiver,
 )
 from ._dispatch import (
     Call,
@@ -210,11 +210,12 @@ class Signal:
         Connecting the same receiver (or ``dispatch_uid``) for the same sender again
         changes nothing: the first connection stays, with its priority.
         """
-        validate_receiver(receiver)
+        is_async = check_receiver(receiver)
         if not isinstance(priority, int):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"priority must be an int, got {priority!r}.")
         connection = make_connection(
             receiver,
+            is_async=is_async,
             sender=sender,
             weak=weak,
             dispatch_uid=dispatch_uid,
