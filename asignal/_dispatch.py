@@ -136,6 +136,7 @@ async def run_concurrently(
     parked: (
         tuple[int, Callable[..., Any], Coroutine[Any, Any, Any], Context, Any] | None
     ) = None
+    in_threads = False  # whether a sync receiver was started in a worker thread
 
     async def run_async(index: int, receiver: Callable[..., Any]) -> None:
         try:
@@ -191,23 +192,6 @@ async def run_concurrently(
             results[index] = exc
             log_failure(signal, receiver, exc, method)
 
-    def step_async(index: int, receiver: Callable[..., Any], ctx: Context) -> Any:
-        """Run the receiver's first step; return what it suspended on, or
-        _FINISHED if it returned or (robust) failed."""
-        contexts[index] = ctx
-        try:
-            coro, yielded = ctx.run(_first_step, receiver, signal, sender, named)
-        except StopIteration as stop:
-            results[index] = stop.value
-            return _FINISHED
-        except Exception as exc:
-            if not robust:
-                raise
-            results[index] = exc
-            log_failure(signal, receiver, exc, method)
-            return _FINISHED
-        return coro, yielded
-
     # Only a non-robust send with a timeout needs a scope around everything (robust
     # timeouts are per receiver); an idle fail_after(None) still costs about a
     # fifth of a ten-receiver send (benchmarks/, A2).
@@ -227,13 +211,28 @@ async def run_concurrently(
                                 call_inline(index, receiver, ctx)
                             else:
                                 contexts[index] = ctx
+                                in_threads = True
                                 tg.create_task(run_in_thread(index, receiver, ctx))
                         elif parked is not None or not step_inline:
                             tg.create_task(run_async(index, receiver), context=ctx)
                         else:
-                            step = step_async(index, receiver, ctx)
-                            if step is not _FINISHED:
-                                parked = (index, receiver, step[0], ctx, step[1])
+                            # The receiver's first step, inline (step_async's body:
+                            # a call per receiver is a measurable share of A2).
+                            contexts[index] = ctx
+                            try:
+                                coro, yielded = ctx.run(
+                                    _first_step, receiver, signal, sender, named
+                                )
+                            except StopIteration as stop:
+                                results[index] = stop.value
+                                continue
+                            except Exception as exc:
+                                if not robust:
+                                    raise
+                                results[index] = exc
+                                log_failure(signal, receiver, exc, method)
+                                continue
+                            parked = (index, receiver, coro, ctx, yielded)
                 except BaseException:
                     if parked is not None:
                         # The parked receiver must unwind through the event loop
@@ -259,13 +258,11 @@ async def run_concurrently(
             # deliver a cancellation (the caller's, or the deadline) that came while
             # it ran once every task has returned: deliver it here, so a cancelled
             # send raises and a late finish is a TimeoutError on every backend.
-            await anyio.lowlevel.checkpoint_if_cancelled()
+            if in_threads:
+                await anyio.lowlevel.checkpoint_if_cancelled()
     except BaseExceptionGroup as group:
         raise unwrap_group(group) from None
     return [(call[0], result) for call, result in zip(calls, results, strict=True)]
-
-
-_FINISHED: Any = object()
 
 
 def _call_sync(
