@@ -428,9 +428,10 @@ def make_connection(
 
     :raises TypeError: ``weak=True`` and *receiver* cannot be weakly referenced.
     """
-    options = (dispatch_uid, priority, inline, weak, is_async)
-    if options == _DEFAULT_OPTIONS[is_async]:
+    if dispatch_uid is None and priority == 0 and not inline and weak:
         options = _DEFAULT_OPTIONS[is_async]  # shared: one reference, not five values
+    else:
+        options = (dispatch_uid, priority, inline, weak, is_async)
     # A sender that can be weakly referenced is held weakly: its death flags the
     # connection dead, so a new object reusing its id() never inherits it. One that
     # cannot (ints, strings, bare object()) is held strongly instead, which keeps its
@@ -441,7 +442,6 @@ def make_connection(
             sender_ref = weakref.ref(sender, on_death)
         except TypeError:
             sender_ref = itertools.repeat(sender).__next__
-    # (A plain function first: hasattr() on a missing attribute raises inside.)
     is_method = type(receiver) is not types.FunctionType and (
         hasattr(receiver, "__self__") and hasattr(receiver, "__func__")
     )

@@ -9,7 +9,7 @@ import warnings
 import weakref
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from contextvars import Context, copy_context
-from types import CoroutineType
+from types import CoroutineType, FunctionType
 from typing import Any, TypeVar
 
 import anyio
@@ -245,7 +245,10 @@ class Signal:
         """
         if dispatch_uid is None and receiver is None:
             raise TypeError("disconnect() needs the receiver or its dispatch_uid.")
-        key = entry_key(receiver, sender, dispatch_uid)
+        if dispatch_uid is None and sender is None and type(receiver) is FunctionType:
+            key: Hashable = weakref.ref(receiver)  # entry_key's commonest case, inline
+        else:
+            key = entry_key(receiver, sender, dispatch_uid)
         with self.lock:
             if self._dead:
                 self._prune()

@@ -158,25 +158,40 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
 # Profile notes for targets that may be unmet, shown only when unmet. They describe
 # the revision profiled (cProfile / tracemalloc by line, Python 3.11).
 NOTES = {
-    "S5": "Growth is linear (x9-10 from 1k to 10k), but pyee, blinker and aiosignal"
-    " are faster at 10k (table below). A connect/disconnect pair costs about 7 µs:"
-    " validation now reads a plain function's code flags instead of `inspect`'s"
-    " helpers (they took 60% of `connect` before); the rest is what asignal does"
-    " on every connect: checking the receiver (callable, not a coroutine object,"
-    " accepts `**kwargs`), telling async receivers from sync ones, computing the"
-    " Django-compatible key (bound methods by instance and function), making the"
-    " weak reference with its death callback and the `Connection`, and taking the"
-    " lock that makes connecting thread-safe. aiosignal is a plain list (strong"
-    " references, no checks, quadratic removal: growth about x37). Would get"
-    " there: a C extension for `connect`/`disconnect`; dropping the checks or the"
+    "S1": "See S3: the same per-receiver costs, plus one send's fixed cost.",
+    "S2": "See S3: the same per-receiver costs, plus one send's fixed cost.",
+    "S3": "Within about 5% of pyee, ahead or behind from run to run. Per receiver,"
+    " the floor is one call; the contract floor adds the keyword call shape and"
+    " the `(receiver, result)` pair; asignal adds dereferencing the weak"
+    " reference (one C call), the `is not None` test that refuses a sync"
+    " receiver's returned coroutine, and the loop's own bookkeeping (a dead"
+    " receiver costs nothing until it shows up: calling None raises, and only"
+    " then is it skipped). pyee calls `r(sender)` positionally, holds receivers"
+    " strongly and returns no results. Tried: a comprehension with the coroutine"
+    " check after it (a few percent faster, but later receivers"
+    " would run before the error), dereferencing all receivers at once with"
+    " `map` (slower). Would get there: a C loop; dropping weak references, the"
+    " result pairs or the coroutine check is not on the table.",
+    "S5": "Growth is linear (about x10 from 1k to 10k; 100k/10k is x10 too), but"
+    " aiosignal is faster: it is a plain list (strong references, no checks, no"
+    " lock). A connect/disconnect pair costs about 2.5 µs: connect validates and"
+    " classifies a plain function from one read of its code flags, builds the"
+    " weak reference that is also the connection and its key, and takes the lock"
+    " that makes connecting thread-safe; disconnect builds a weak reference as the"
+    " lookup key and takes the lock. Would get there: a C extension for"
+    " `connect`/`disconnect`; dropping the checks, the weak references or the"
     " lock is not on the table.",
-    "A2": "With several async receivers, `asend` takes the concurrent path: per send,"
-    " `run_concurrently` enters anyio's task group (its cancel scope and a"
-    " `cancel_shielded_checkpoint`, a full event-loop iteration) and runs each"
-    " receiver in a copied `Context` merged back afterwards; no task is made for"
-    " receivers that finish without suspending. Would get there: enter the task"
-    " group only when a receiver first suspends, which needs a way to keep cancel"
-    " scopes nested for a receiver already suspended inside its own scope.",
+    "A2": "With several async receivers, `asend` runs each one's first step in the"
+    " sending task inside anyio's task group; no task is made for receivers that"
+    " finish without suspending. What remains is the task group itself (its"
+    " cancel scope, and the shielded checkpoint, a full event-loop iteration, it"
+    " runs on exit even without tasks: about 13 µs), one copied `Context` per"
+    " receiver merged back afterwards, and the calls. Entering the task group"
+    " only once a receiver first suspends is not sound: by then that receiver may"
+    " have entered a cancel scope or task group of its own, which the later task"
+    " group's scope would be nested inside, and it cannot move to another task"
+    " (trio parks the task that yielded; anyio scopes belong to the task that"
+    " entered them).",
     "A5": "`send()` from a plain thread runs async receivers on asignal's loop"
     " thread; about two thirds of its time is the caller waiting on the"
     " cross-thread future, the same round trip as the floor"
@@ -188,14 +203,11 @@ NOTES = {
     " (`asyncio.get_running_loop()`, anyio's backend detection), and there is no"
     " loop in that thread. Would get there: a loop running in the calling thread,"
     " which is what `asend()` is for.",
-    "M1 ≤": "tracemalloc by line: the `weakref.ref` with its death callback 80 B,"
-    " the `Connection` 72 B (five slots; rarely used options are one shared"
-    " tuple, and a connection to any sender is keyed by the bare receiver id, not"
-    " a tuple), the `id()` int key 32 B, the dict slot about 29 B: the weak"
-    " reference, key and dict slot alone are about 140 B. Would get there: make"
-    " the connection itself the weak reference (a `weakref.ref` subclass with"
-    " `__slots__`, one object header less, about 40 B), which also changes how"
-    " bound methods (`WeakMethod`) and strong receivers are held.",
+    "M1 ≤": "tracemalloc by line: a weakly held receiver's connection is itself a"
+    " `weakref.ref` subclass with three slots (104 B) and, for a function, its own"
+    " dict key; the dict slot is about 29 B. A callable object or a"
+    " `dispatch_uid` adds its key (an int, 32 B); a bound method its"
+    " `WeakMethod`.",
 }
 
 

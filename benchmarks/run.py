@@ -103,7 +103,7 @@ def main() -> None:
     if util.find_spec("trio") is not None:
         results["trio"], curves["trio"] = run_async("trio", quick, rounds, budget)
     results["A5"] = run_blocking(rounds, budget)
-    results["S5"] = connect_growth(1 if quick else 3)
+    results["S5"] = connect_growth(1 if quick else 5)
     results["M1_count"] = 2000 if quick else 10000
     results["M1"] = memory(results["M1_count"])
     meta["duration"] = f"{time.perf_counter() - started:.0f} s"
