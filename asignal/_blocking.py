@@ -5,6 +5,10 @@ Three situations, decided per call:
 * The calling thread is an AnyIO worker thread (``anyio.to_thread``, which Starlette
   and FastAPI use for sync endpoints): the coroutine runs on the host event loop,
   through ``anyio.from_thread.run``.
+* The calling thread is a trio worker thread (``trio.to_thread.run_sync``): the
+  coroutine runs in the host trio run, through ``trio.from_thread.run``, so
+  receivers written for trio work. (``asyncio.to_thread`` threads offer no way back
+  to their loop: they count as plain threads.)
 * The calling thread runs no event loop at all (plain sync code, a script, a WSGI
   worker): the coroutine runs on one asyncio event loop that asignal keeps in a
   daemon thread for the purpose, started on first use. Starting a loop per call
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -111,11 +116,39 @@ def check_can_block(what: str) -> None:
 
 
 def run_blocking(func: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run the coroutine function *func* to completion from synchronous code, on the
-    host loop of an AnyIO worker thread or else on the kept loop. The caller has
-    checked :func:`check_can_block` first."""
+    """Run the coroutine function *func* to completion from synchronous code: on the
+    host loop of an AnyIO or trio worker thread, else on the kept loop. The caller
+    has checked :func:`check_can_block` first.
+
+    A cancelled host (AnyIO or trio worker thread) raises its cancellation here,
+    before anything runs.
+    """
     try:
         anyio.from_thread.check_cancelled()
     except anyio.NoEventLoopError:
-        return _kept_loop.run(func)
-    return anyio.from_thread.run(func)
+        pass
+    else:
+        return anyio.from_thread.run(func)
+    trio = _trio_host()
+    if trio is not None:
+        result: T = trio.from_thread.run(func)
+        return result
+    return _kept_loop.run(func)
+
+
+def _trio_host() -> Any:
+    """The ``trio`` module if this thread is a trio worker thread, else None.
+
+    Not an import: if nothing imported trio, no thread can be one of its workers.
+    """
+    trio: Any = sys.modules.get("trio")
+    # check_cancelled() came with trio 0.23; before it, the kept loop serves.
+    from_thread = getattr(trio, "from_thread", None)
+    check_cancelled = getattr(from_thread, "check_cancelled", None)
+    if check_cancelled is None:
+        return None
+    try:
+        check_cancelled()
+    except RuntimeError:  # "this thread wasn't created by Trio"
+        return None
+    return trio
