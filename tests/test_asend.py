@@ -22,12 +22,6 @@ if sys.version_info < (3, 11):
 pytestmark = pytest.mark.anyio
 
 
-async def test_nothing_connected_returns_empty(signal: Signal) -> None:
-    """asend with no receivers returns []."""
-    assert await signal.asend(None) == []
-    assert await signal.asend(sender=None, timeout=1) == []
-
-
 async def test_sender_positional_or_keyword(signal: Signal) -> None:
     """asend(MyModel, ...) and asend(sender=MyModel, ...) both work."""
 
@@ -64,119 +58,12 @@ async def test_single_async_receiver(signal: Signal) -> None:
     assert await signal.asend(None, timeout=5) == [(handler, 7)]
 
 
-async def test_async_receivers_run_concurrently(signal: Signal) -> None:
-    """Each receiver waits until all have started: only concurrency finishes."""
-    started = 0
-    everyone = anyio.Event()
-
-    def make() -> Any:
-        async def handler(sender: object, **kwargs: Any) -> str:
-            nonlocal started
-            started += 1
-            if started == 4:
-                everyone.set()
-            await everyone.wait()
-            return "ok"
-
-        return handler
-
-    for _ in range(4):
-        signal.connect(make(), weak=False)
-    with anyio.fail_after(5):
-        results = await signal.asend(None)
-    assert [r for _, r in results] == ["ok"] * 4
-
-
-async def test_eight_blocking_sync_receivers_run_at_once(signal: Signal) -> None:
-    """Sync receivers run in worker threads: 8 blocking ones all run at the same
-    time under the default limiter (they meet at a barrier of 8)."""
-    barrier = threading.Barrier(8, timeout=10)
-    threads: set[int] = set()
-
-    def make() -> Any:
-        def handler(sender: object, **kwargs: Any) -> int:
-            threads.add(threading.get_ident())
-            return barrier.wait()
-
-        return handler
-
-    for _ in range(8):
-        signal.connect(make(), weak=False)
-    results = await signal.asend(None)
-    assert sorted(r for _, r in results) == list(range(8))
-    assert len(threads) == 8
-    assert threading.get_ident() not in threads
-
-
-async def test_thread_limit_caps_sync_receivers() -> None:
-    """thread_limit=1 runs sync receivers one at a time."""
-    sig = Signal(thread_limit=1)
-    running = 0
-    peak = 0
-    lock = threading.Lock()
-
-    def make() -> Any:
-        def handler(sender: object, **kwargs: Any) -> None:
-            nonlocal running, peak
-            with lock:
-                running += 1
-                peak = max(peak, running)
-            time.sleep(0.01)
-            with lock:
-                running -= 1
-
-        return handler
-
-    for _ in range(4):
-        sig.connect(make(), weak=False)
-    await sig.asend(None)
-    assert peak == 1
-    assert sig.thread_limiter.total_tokens == 1
-
-
 async def test_thread_limit_accepts_a_shared_limiter() -> None:
     """A CapacityLimiter passed as thread_limit is used as is."""
     limiter = anyio.CapacityLimiter(3)
     assert Signal(thread_limit=limiter).thread_limiter is limiter
     with pytest.raises(ValueError, match="at least 1"):
         Signal(thread_limit=0)
-
-
-async def test_sync_and_async_receivers_overlap(signal: Signal) -> None:
-    """A sync receiver in a thread and an async one run at the same time: the
-    thread waits for an event the async receiver sets."""
-    flag = threading.Event()
-
-    def sync_waits(sender: object, **kwargs: Any) -> str:
-        assert flag.wait(10)
-        return "sync"
-
-    async def async_sets(sender: object, **kwargs: Any) -> str:
-        await anyio.sleep(0)
-        flag.set()
-        return "async"
-
-    signal.connect(sync_waits)
-    signal.connect(async_sets)
-    assert [r for _, r in await signal.asend(None)] == ["sync", "async"]
-
-
-async def test_inline_sync_receiver_runs_on_the_loop(signal: Signal) -> None:
-    """inline=True runs a sync receiver in the event loop's thread."""
-    loop_thread = threading.get_ident()
-    ran_on: list[int] = []
-
-    def cheap(sender: object, **kwargs: Any) -> str:
-        ran_on.append(threading.get_ident())
-        return "inline"
-
-    async def other(sender: object, **kwargs: Any) -> str:
-        return "other"
-
-    signal.connect(cheap, inline=True)
-    signal.connect(other)
-    assert [r for _, r in await signal.asend(None)] == ["inline", "other"]
-    assert ran_on == [loop_thread]
 
 
 async def test_results_in_call_order_whatever_finishes_first(signal: Signal) -> None:
@@ -212,29 +99,6 @@ async def test_results_in_call_order_whatever_finishes_first(signal: Signal) -> 
     ]
 
 
-async def test_one_failure_is_raised_as_itself_and_cancels_others(
-    signal: Signal,
-) -> None:
-    """A lone failure propagates as itself and cancels the other receivers."""
-    cancelled = anyio.Event()
-
-    async def waits(sender: object, **kwargs: Any) -> None:
-        try:
-            await anyio.sleep_forever()
-        finally:
-            cancelled.set()
-
-    async def fails(sender: object, **kwargs: Any) -> None:
-        await anyio.sleep(0)
-        raise ValueError("boom")
-
-    signal.connect(waits)
-    signal.connect(fails)
-    with anyio.fail_after(5), pytest.raises(ValueError, match="boom"):
-        await signal.asend(None)
-    assert cancelled.is_set()
-
-
 async def test_sync_failure_in_thread_raised_as_itself(signal: Signal) -> None:
     """A sync receiver's error in a worker thread propagates as itself."""
 
@@ -247,17 +111,6 @@ async def test_sync_failure_in_thread_raised_as_itself(signal: Signal) -> None:
     signal.connect(fails)
     signal.connect(fine)
     with pytest.raises(KeyError, match="sync"):
-        await signal.asend(None)
-
-
-async def test_single_receiver_failure_raised_as_itself(signal: Signal) -> None:
-    """The one-receiver fast path raises the receiver's error unwrapped."""
-
-    async def fails(sender: object, **kwargs: Any) -> None:
-        raise ValueError("only")
-
-    signal.connect(fails)
-    with pytest.raises(ValueError, match="only"):
         await signal.asend(None)
 
 

@@ -64,15 +64,6 @@ def test_bound_method_fetched_twice_is_one_receiver(signal: Signal) -> None:
     assert signal.receivers == []
 
 
-def test_same_receiver_for_two_senders_is_two_connections(signal: Signal) -> None:
-    """The sender is part of a connection's identity."""
-    first, second = Sender(), Sender()
-    signal.connect(on_any, sender=first)
-    signal.connect(on_any, sender=second)
-    assert len(signal.receivers) == 2
-    assert signal.send(first) == [(on_any, "any")]
-
-
 def test_same_receiver_any_and_specific_sender_called_twice(signal: Signal) -> None:
     """Connected for any sender and for S, the receiver is two connections and a
     send from S calls both, as in Django."""
@@ -91,14 +82,6 @@ def test_dispatch_uid_dedups_different_functions(signal: Signal) -> None:
     assert signal.disconnect(dispatch_uid="uid") is True
     assert signal.disconnect(dispatch_uid="uid") is False
     assert signal.receivers == []
-
-
-def test_dispatch_uid_disconnect_needs_the_same_sender(signal: Signal) -> None:
-    """As in Django, disconnect(dispatch_uid=...) must name the connect's sender."""
-    sender = Sender()
-    signal.connect(on_any, sender=sender, dispatch_uid="uid")
-    assert signal.disconnect(dispatch_uid="uid") is False
-    assert signal.disconnect(sender=sender, dispatch_uid="uid") is True
 
 
 def test_sender_none_means_any_sender(signal: Signal) -> None:
@@ -137,35 +120,13 @@ def test_non_weakrefable_sender_works(signal: Signal) -> None:
     assert signal.send(sender) == []
 
 
-def test_unhashable_sender_works(signal: Signal) -> None:
-    """A list sender is matched by identity, no hashing needed."""
-    sender: list[int] = []
-    signal.connect(on_any, sender=sender)
-    assert signal.send(sender) == [(on_any, "any")]
-    assert signal.send([]) == []
-
-
 def test_disconnect_returns_whether_it_removed(signal: Signal) -> None:
     """True for a connected receiver, False for one never connected."""
     signal.connect(on_any)
     assert signal.disconnect(on_other) is False
     assert signal.disconnect(on_any) is True
     assert signal.disconnect(on_any) is False
-
-
-def test_disconnect_without_receiver_or_uid_explains(signal: Signal) -> None:
-    """disconnect() with nothing to find by says what it needs."""
-    with pytest.raises(TypeError, match="receiver or its dispatch_uid"):
-        signal.disconnect()
-
-
-def test_reconnect_after_disconnect_goes_last(signal: Signal) -> None:
-    """A reconnected receiver is a new connection, called after the others."""
-    signal.connect(on_any)
-    signal.connect(on_other)
-    signal.disconnect(on_any)
-    signal.connect(on_any)
-    assert [fn for fn, _ in signal.send(None)] == [on_other, on_any]
+    assert signal.receivers == []
 
 
 def test_has_listeners(signal: Signal) -> None:
@@ -181,14 +142,6 @@ def test_has_listeners(signal: Signal) -> None:
     assert not signal.has_listeners(sender)
 
 
-def test_has_listeners_without_sender_ignores_sender_specific(signal: Signal) -> None:
-    """As in Django, has_listeners() counts only receivers for any sender."""
-    sender = Sender()
-    signal.connect(on_any, sender=sender)
-    assert not signal.has_listeners()
-    assert signal.has_listeners(sender)
-
-
 def test_receivers_is_a_list_of_one_entry_per_connection(signal: Signal) -> None:
     """receivers is [] when empty and has one Connection per connection."""
     assert signal.receivers == []
@@ -199,18 +152,6 @@ def test_receivers_is_a_list_of_one_entry_per_connection(signal: Signal) -> None
     entries = signal.receivers
     assert len(entries) == 3
     assert all(isinstance(entry, Connection) for entry in entries)
-
-
-def test_receivers_can_be_saved_and_restored(signal: Signal) -> None:
-    """Django tooling mutes a signal by assigning [] and restores the saved list."""
-    signal.connect(on_any)
-    saved = signal.receivers
-    signal.receivers = []
-    signal.sender_receivers_cache.clear()
-    assert signal.send(None) == []
-    signal.receivers = saved
-    signal.sender_receivers_cache.clear()
-    assert signal.send(None) == [(on_any, "any")]
 
 
 def test_receivers_refuses_foreign_entries(signal: Signal) -> None:
@@ -249,6 +190,7 @@ def test_priority_orders_higher_first_ties_in_connection_order(signal: Signal) -
     signal.connect(handlers["negative"], weak=False, priority=-1)
     signal.send(None)
     assert order == ["high", "mid1", "mid2", "low", "negative"]
+    assert signal.live_receivers(None) == [handlers[name] for name in order]
 
 
 def test_priority_merges_any_and_sender_specific(signal: Signal) -> None:
@@ -263,19 +205,6 @@ def test_priority_must_be_an_int(signal: Signal) -> None:
     """A non-int priority is refused at connect time."""
     with pytest.raises(TypeError, match="priority must be an int"):
         signal.connect(on_any, priority="high")  # type: ignore[arg-type]
-
-
-def test_describe_lists_connections(signal: Signal) -> None:
-    """describe() names each live receiver with where it was defined."""
-    signal.connect(on_any, priority=3, dispatch_uid="u")
-    (info,) = signal.describe()
-    assert info.receiver is on_any
-    assert info.name.endswith("on_any")
-    assert info.file is not None
-    assert info.file.endswith("test_connect.py")
-    assert info.priority == 3
-    assert info.dispatch_uid == "u"
-    assert info.is_async is False
 
 
 # -- validation ------------------------------------------------------------------
@@ -325,51 +254,13 @@ def test_coroutine_object_shows_the_fix(signal: Signal) -> None:
 
     async def handler(sender: object, **kwargs: Any) -> None: ...
 
-    with pytest.raises(TypeError, match=r"connect\(handler\)") as info:
+    with pytest.raises(TypeError, match=r"signal\.connect\(handler\)") as info:
         signal.connect(handler(None))  # type: ignore[type-var,unused-coroutine]
     assert "coroutine" in str(info.value)
     assert signal.receivers == []
 
 
-def test_generator_function_is_refused(signal: Signal) -> None:
-    """A generator function would never run its body: refused."""
-
-    def gen(sender: object, **kwargs: Any) -> Any:
-        yield 1
-
-    with pytest.raises(TypeError, match="generator"):
-        signal.connect(gen)
-
-
-def test_non_weakrefable_receiver_says_use_weak_false(signal: Signal) -> None:
-    """A receiver that cannot be weakly referenced points at weak=False."""
-
-    class Slotted:
-        __slots__ = ()
-
-        def __call__(self, sender: object, **kwargs: Any) -> str:
-            return "slotted"
-
-    handler = Slotted()
-    with pytest.raises(TypeError, match="weak=False"):
-        signal.connect(handler)
-    signal.connect(handler, weak=False)
-    assert signal.send(None) == [(handler, "slotted")]
-
-
 # -- @receiver ---------------------------------------------------------------------
-
-
-def test_receiver_decorator_connects_and_returns_function() -> None:
-    """@receiver(signal) connects the function and returns it unchanged."""
-    sig = Signal()
-
-    def plain(sender: object, **kwargs: Any) -> int:
-        return 1
-
-    decorated = receiver(sig)(plain)
-    assert decorated is plain
-    assert sig.send(None) == [(plain, 1)]
 
 
 def test_receiver_decorator_with_list_and_tuple() -> None:

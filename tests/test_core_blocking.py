@@ -1,13 +1,12 @@
-"""The blocking send() with async receivers, in its three situations."""
+"""The blocking send() with async receivers: call order across sync and async
+receivers, failures, robust sends, and the refusal on a loop thread (where each
+kind of thread runs them: test_send_blocking.py and test_core_trio_threads.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from typing import Any
 
-import anyio
-import anyio.to_thread
 import pytest
 
 from asignal import Signal
@@ -15,36 +14,6 @@ from asignal import Signal
 
 def current_loop_thread() -> int:
     return threading.get_ident()
-
-
-def test_from_plain_thread_uses_one_kept_loop(signal: Signal) -> None:
-    """With no loop in the calling thread, async receivers run on a loop asignal
-    keeps: the same thread and the same loop for every call."""
-
-    async def where(sender: object, **kwargs: Any) -> tuple[int, int]:
-        await anyio.sleep(0)
-        return threading.get_ident(), id(asyncio.get_running_loop())
-
-    signal.connect(where)
-    [(_, first)] = signal.send(None)
-    [(_, second)] = signal.send(None)
-    assert first == second
-    assert first[0] != threading.get_ident()
-
-
-def test_from_another_plain_thread_too(signal: Signal) -> None:
-    """send() from a second non-loop thread also works and reuses the kept loop."""
-
-    async def where(sender: object, **kwargs: Any) -> int:
-        return threading.get_ident()
-
-    signal.connect(where)
-    [(_, here)] = signal.send(None)
-    box: list[int] = []
-    thread = threading.Thread(target=lambda: box.append(signal.send(None)[0][1]))
-    thread.start()
-    thread.join(10)
-    assert box == [here]
 
 
 def test_mixed_receivers_keep_call_order(signal: Signal) -> None:
@@ -82,27 +51,6 @@ def test_mixed_receivers_keep_call_order(signal: Signal) -> None:
     assert order[-1] == "sync_last"
 
 
-def test_neighbouring_async_receivers_run_concurrently(signal: Signal) -> None:
-    """Async receivers next to each other are awaited together in one trip."""
-    both = asyncio.Event  # created on the kept loop below
-    state: dict[str, Any] = {}
-
-    async def first(sender: object, **kwargs: Any) -> str:
-        state.setdefault("event", both())
-        state["first"] = True
-        await asyncio.wait_for(state["event"].wait(), 5)
-        return "first"
-
-    async def second(sender: object, **kwargs: Any) -> str:
-        state.setdefault("event", both())
-        state["event"].set()
-        return "second"
-
-    signal.connect(first)
-    signal.connect(second)
-    assert [r for _, r in signal.send(None)] == ["first", "second"]
-
-
 def test_async_failure_propagates_and_stops(signal: Signal) -> None:
     """The first exception propagates from send(); later receivers do not run."""
     calls: list[str] = []
@@ -134,37 +82,6 @@ def test_send_robust_with_async_receivers(signal: Signal) -> None:
     results = signal.send_robust(None)
     assert isinstance(results[0][1], ValueError)
     assert results[1] == (fine, "fine")
-
-
-@pytest.mark.anyio
-async def test_from_a_worker_thread_runs_on_the_host_loop(
-    signal: Signal, anyio_backend: str
-) -> None:
-    """From anyio.to_thread (sync endpoints), async receivers run on the host loop."""
-    host_thread = threading.get_ident()
-
-    async def where(sender: object, **kwargs: Any) -> int:
-        await anyio.sleep(0)
-        return threading.get_ident()
-
-    signal.connect(where)
-    results = await anyio.to_thread.run_sync(signal.send, None)
-    assert results == [(where, host_thread)]
-
-
-@pytest.mark.anyio
-async def test_from_the_loop_thread_is_a_clear_error(
-    signal: Signal, anyio_backend: str
-) -> None:
-    """send() on a thread running a loop, with an async receiver, names asend."""
-
-    async def handler(sender: object, **kwargs: Any) -> None: ...
-
-    signal.connect(handler)
-    with pytest.raises(RuntimeError, match=r"await signal\.asend"):
-        signal.send(None)
-    with pytest.raises(RuntimeError, match=r"await signal\.asend"):
-        signal.send_robust(None)
 
 
 @pytest.mark.anyio

@@ -42,12 +42,6 @@ class TestIdentity:
         assert len(signal.receivers) == 2
         assert signal.send(A) == [(plain, "plain")]
 
-    def test_dispatch_uid_dedups_different_functions(self, signal: Signal) -> None:
-        """The first receiver connected with a dispatch_uid wins."""
-        signal.connect(plain, dispatch_uid="uid")
-        signal.connect(other, dispatch_uid="uid")
-        assert signal.send(None) == [(plain, "plain")]
-
     def test_disconnect_by_dispatch_uid_needs_the_sender(self, signal: Signal) -> None:
         """disconnect() builds the same key as connect(): uid and sender."""
 
@@ -58,34 +52,12 @@ class TestIdentity:
         assert signal.disconnect(dispatch_uid="uid", sender=S) is True
         assert signal.receivers == []
 
-    def test_disconnect_reports_whether_removed(self, signal: Signal) -> None:
-        """disconnect() returns True once, then False."""
-        signal.connect(plain)
-        assert signal.disconnect(plain) is True
-        assert signal.disconnect(plain) is False
-        assert signal.receivers == []
-
     def test_disconnect_without_receiver_or_uid_is_an_error(
         self, signal: Signal
     ) -> None:
         """disconnect() with nothing to identify the receiver says so."""
         with pytest.raises(TypeError, match="receiver or its dispatch_uid"):
             signal.disconnect()
-
-    def test_bound_method_fetched_twice_is_the_same_receiver(
-        self, signal: Signal
-    ) -> None:
-        """obj.method fetched twice gives the same key, as in Django."""
-
-        class Handler:
-            def on(self, sender: object, **kwargs: Any) -> str:
-                return "on"
-
-        handler = Handler()
-        signal.connect(handler.on)
-        signal.connect(handler.on)
-        assert len(signal.receivers) == 1
-        assert signal.disconnect(handler.on) is True
 
     def test_reconnect_goes_to_the_end(self, signal: Signal) -> None:
         """A receiver connected again after a disconnect runs last."""
@@ -105,21 +77,6 @@ class TestSenders:
         assert signal.send(second) == []
         assert signal.send(first) == [(plain, "plain")]
 
-    def test_sender_none_means_any_sender(self, signal: Signal) -> None:
-        """A receiver connected without a sender receives every send."""
-        signal.connect(plain)
-        assert signal.send(object()) == [(plain, "plain")]
-        assert signal.send("x") == [(plain, "plain")]
-
-    def test_non_weakrefable_sender_works_and_is_kept(self, signal: Signal) -> None:
-        """An int or str sender can be connected; the connection keeps it alive."""
-        sender = 10**20 + 7  # a fresh int object, not a cached small int
-        signal.connect(plain, sender=sender)
-        assert signal.send(sender) == [(plain, "plain")]
-        del sender
-        gc.collect()
-        assert len(signal.receivers) == 1
-
     def test_dead_sender_connections_are_pruned(self, signal: Signal) -> None:
         """When a weakly held sender is collected, its connections go."""
 
@@ -131,52 +88,8 @@ class TestSenders:
         signal.send(None)
         assert signal.receivers == []
 
-    def test_reused_id_never_routes_to_dead_senders_receivers(
-        self, signal: Signal
-    ) -> None:
-        """A new object that reuses a dead sender's id() gets none of its receivers."""
-
-        class Sender:
-            pass
-
-        first = Sender()
-        dead_id = id(first)
-        signal.connect(plain, sender=first, weak=False)
-        del first
-        gc.collect()
-        keep = []  # keep candidates alive so the allocator moves on to other slots
-        for _ in range(100_000):
-            candidate = Sender()
-            keep.append(candidate)
-            if id(candidate) == dead_id:
-                assert signal.send(candidate) == []
-                break
-        else:  # pragma: no cover - allocator did not reuse; still check pruning
-            pytest.skip("the allocator never reused the dead sender's id()")
-
 
 class TestValidation:
-    def test_non_callable_is_a_type_error(self, signal: Signal) -> None:
-        """connect() rejects a non-callable with a message naming it."""
-        with pytest.raises(TypeError, match="must be callable"):
-            signal.connect(42)  # type: ignore[type-var]
-
-    def test_receiver_without_kwargs_is_a_value_error(self, signal: Signal) -> None:
-        """connect() rejects a receiver without **kwargs and shows the fix."""
-
-        def bad(sender: object) -> None: ...
-
-        with pytest.raises(ValueError, match=r"\*\*kwargs"):
-            signal.connect(bad)
-
-    def test_coroutine_object_shows_the_fix(self, signal: Signal) -> None:
-        """connect(handler()) explains that the function itself is wanted."""
-
-        async def handler(sender: object, **kwargs: Any) -> None: ...
-
-        with pytest.raises(TypeError, match=r"signal\.connect\(handler\)"):
-            signal.connect(handler(None))  # type: ignore[type-var,unused-coroutine]
-
     def test_generator_function_is_rejected(self, signal: Signal) -> None:
         """A generator function would never run its body: rejected."""
 
@@ -203,53 +116,8 @@ class TestValidation:
         signal.connect(instance, weak=False)
         assert signal.send(None) == [(instance, "slotted")]
 
-    def test_priority_must_be_an_int(self, signal: Signal) -> None:
-        """A non-int priority is refused."""
-        with pytest.raises(TypeError, match="priority"):
-            signal.connect(plain, priority="high")  # type: ignore[arg-type]
-
-    def test_send_without_sender_says_how(self, signal: Signal) -> None:
-        """Forgetting the sender names both ways of passing it."""
-        with pytest.raises(TypeError, match="sender=MyModel"):
-            signal.send()
-
-    def test_signal_keyword_is_reserved(self, signal: Signal) -> None:
-        """A payload cannot use 'signal': receivers get the signal under that name."""
-        with pytest.raises(TypeError, match="'signal'"):
-            signal.send(None, signal=1)
-
-    def test_payload_may_use_receiver_and_weak(self, signal: Signal) -> None:
-        """Keys such as receiver= and weak= are ordinary payload."""
-        seen: dict[str, Any] = {}
-
-        def spy(sender: object, **kwargs: Any) -> None:
-            seen.update(kwargs)
-
-        signal.connect(spy)
-        signal.send(None, receiver="r", weak="w", dispatch_uid="d")
-        assert (seen["receiver"], seen["weak"], seen["dispatch_uid"]) == ("r", "w", "d")
-
 
 class TestOrderAndIntrospection:
-    def test_priority_then_connection_order(self, signal: Signal) -> None:
-        """Higher priority first; ties in connection order."""
-        calls: list[str] = []
-
-        def make(name: str) -> Any:
-            def r(sender: object, **kwargs: Any) -> None:
-                calls.append(name)
-
-            return r
-
-        receivers = [make(n) for n in "abcd"]
-        signal.connect(receivers[0], weak=False)
-        signal.connect(receivers[1], weak=False, priority=5)
-        signal.connect(receivers[2], weak=False)
-        signal.connect(receivers[3], weak=False, priority=5)
-        signal.send(None)
-        assert calls == ["b", "d", "a", "c"]
-        assert signal.live_receivers(None) == [receivers[i] for i in (1, 3, 0, 2)]
-
     def test_any_sender_and_sender_receivers_keep_connection_order(
         self, signal: Signal
     ) -> None:
@@ -272,16 +140,6 @@ class TestOrderAndIntrospection:
         signal.connect(c)
         assert [r for _, r in signal.send(S)] == ["a", "b", "c"]
         assert [r for _, r in signal.send(None)] == ["a", "c"]
-
-    def test_receivers_lists_one_entry_per_connection(self, signal: Signal) -> None:
-        """signal.receivers counts connections and is [] when empty."""
-        assert signal.receivers == []
-
-        class S: ...
-
-        signal.connect(plain)
-        signal.connect(plain, sender=S)
-        assert len(signal.receivers) == 2
 
     def test_receivers_can_be_saved_and_restored(self, signal: Signal) -> None:
         """Django test tooling's mute pattern: save, assign [], restore."""
@@ -314,6 +172,7 @@ class TestOrderAndIntrospection:
         signal.connect(handler, weak=False, dispatch_uid="h")
         first, second = signal.describe()
         assert isinstance(first, ReceiverInfo)
+        assert first.receiver is plain
         assert first.name.endswith("test_core_connect.plain")
         assert first.file is not None
         assert first.file.endswith("test_core_connect.py")
@@ -324,10 +183,6 @@ class TestOrderAndIntrospection:
             False,
             "h",
         )
-
-    def test_repr_uses_the_name(self) -> None:
-        """A named signal shows its name in its repr."""
-        assert repr(Signal(name="orders.paid")) == "<Signal 'orders.paid'>"
 
 
 class TestReceiverDecorator:
@@ -355,11 +210,6 @@ class TestReceiverDecorator:
         assert one.send(None) == []
         assert one.describe()[0].priority == 3
 
-    def test_rejects_non_signals(self) -> None:
-        """@receiver with something that is not a Signal says what it got."""
-        with pytest.raises(TypeError, match="takes a Signal"):
-            receiver(["not a signal"])  # type: ignore[list-item]
-
 
 class TestCallableKinds:
     def test_partial_of_async_function_is_async(self, signal: Signal) -> None:
@@ -369,16 +219,6 @@ class TestCallableKinds:
             return tag
 
         signal.connect(functools.partial(handler, tag="p"), weak=False)
-        assert signal.describe()[0].is_async is True
-
-    def test_instance_with_async_call_is_async(self, signal: Signal) -> None:
-        """A callable instance with `async def __call__` is awaited, not called."""
-
-        class Handler:
-            async def __call__(self, sender: object, **kwargs: Any) -> str:
-                return "instance"
-
-        signal.connect(Handler(), weak=False)
         assert signal.describe()[0].is_async is True
 
 

@@ -146,37 +146,6 @@ async def test_suspended_receiver_failure_cancels_tasks(signal: Signal) -> None:
     assert cancelled.is_set()
 
 
-async def test_caller_cancellation_reaches_the_suspended_receiver(
-    signal: Signal,
-) -> None:
-    """Cancelling the caller cancels the receiver running in its task too."""
-    started = anyio.Event()
-    cleaned: list[str] = []
-
-    async def first(sender: object, **kwargs: Any) -> None:
-        try:
-            started.set()
-            await anyio.sleep_forever()
-        finally:
-            cleaned.append("first")
-
-    async def second(sender: object, **kwargs: Any) -> None:
-        try:
-            await anyio.sleep_forever()
-        finally:
-            cleaned.append("second")
-
-    signal.connect(first)
-    signal.connect(second)
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(signal.asend, None)
-            await started.wait()
-            await anyio.sleep(0.01)
-            tg.cancel_scope.cancel()
-    assert sorted(cleaned) == ["first", "second"]
-
-
 async def test_robust_inline_and_suspended_failures(
     signal: Signal, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import traceback
 from typing import Any
@@ -10,12 +9,6 @@ from typing import Any
 import pytest
 
 from asignal import Signal
-
-
-def test_nothing_connected_returns_empty(signal: Signal) -> None:
-    """A send with no receivers returns [] at once."""
-    assert signal.send(None, x=1) == []
-    assert signal.send_robust(None, x=1) == []
 
 
 def test_receivers_get_signal_sender_and_payload(signal: Signal) -> None:
@@ -92,8 +85,12 @@ def test_send_robust_returns_errors_with_traceback(
     assert record.name == "asignal"
     assert record.exc_info is not None
     assert record.exc_info[1] is error
-    assert "test_core_send" in record.getMessage()
-    assert "send_robust" in record.getMessage()
+    message = record.getMessage()
+    assert "test_core_send" in message
+    assert "<locals>.bad" in message
+    assert "send_robust" in message
+    assert "bad receiver" in message
+    assert "'test-signal'" in message  # the signal's name identifies it in logs
 
 
 def test_send_robust_does_not_catch_base_exceptions(signal: Signal) -> None:
@@ -105,67 +102,6 @@ def test_send_robust_does_not_catch_base_exceptions(signal: Signal) -> None:
     signal.connect(interrupt)
     with pytest.raises(KeyboardInterrupt):
         signal.send_robust(None)
-
-
-def test_robust_logging_survives_odd_callables(
-    signal: Signal, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Partials and instances without __qualname__ are logged, never crash
-    (Django's send_robust raises AttributeError here)."""
-
-    class Callable_:
-        def __call__(self, sender: object, **kwargs: Any) -> None:
-            raise RuntimeError("instance failed")
-
-    def base(sender: object, tag: str, **kwargs: Any) -> None:
-        raise RuntimeError(f"partial failed {tag}")
-
-    instance = Callable_()
-    partial = functools.partial(base, tag="t")
-    signal.connect(instance, weak=False)
-    signal.connect(partial, weak=False)
-    with caplog.at_level(logging.ERROR, logger="asignal"):
-        results = signal.send_robust(None)
-    assert [type(r) for _, r in results] == [RuntimeError, RuntimeError]
-    messages = [record.getMessage() for record in caplog.records]
-    assert any("Callable_" in m for m in messages)
-    assert any("functools.partial" in m for m in messages)
-
-
-def test_receiver_may_disconnect_itself_during_send(signal: Signal) -> None:
-    """A receiver that disconnects itself does not disturb the send in progress."""
-    calls: list[str] = []
-
-    def once(sender: object, **kwargs: Any) -> None:
-        calls.append("once")
-        signal.disconnect(once)
-
-    def after(sender: object, **kwargs: Any) -> None:
-        calls.append("after")
-
-    signal.connect(once)
-    signal.connect(after)
-    signal.send(None)
-    signal.send(None)
-    assert calls == ["once", "after", "after"]
-
-
-def test_receiver_connected_during_send_runs_next_time(signal: Signal) -> None:
-    """Receivers connected during a send are not called by that send."""
-    calls: list[str] = []
-
-    def late(sender: object, **kwargs: Any) -> None:
-        calls.append("late")
-
-    def connector(sender: object, **kwargs: Any) -> None:
-        calls.append("connector")
-        signal.connect(late)
-
-    signal.connect(connector)
-    signal.send(None)
-    assert calls == ["connector"]
-    signal.send(None)
-    assert calls == ["connector", "connector", "late"]
 
 
 def test_receiver_may_send_again(signal: Signal) -> None:
@@ -181,18 +117,3 @@ def test_receiver_may_send_again(signal: Signal) -> None:
     signal.connect(recurse)
     assert signal.send(None, n=0) == [(recurse, 0)]
     assert depth == [0, 1, 2, 3]
-
-
-def test_sync_receivers_in_send_work_inside_a_running_loop(signal: Signal) -> None:
-    """send() with only sync receivers is fine from async code (as in Django)."""
-    import anyio
-
-    def handler(sender: object, **kwargs: Any) -> str:
-        return "sync"
-
-    signal.connect(handler)
-
-    async def main() -> list[tuple[Any, Any]]:
-        return signal.send(None)
-
-    assert anyio.run(main) == [(handler, "sync")]

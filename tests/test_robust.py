@@ -44,39 +44,6 @@ def _records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == "asignal"]
 
 
-def test_send_robust_every_receiver_runs(
-    signal: Signal, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A failing receiver's exception becomes its result; later ones still run."""
-    signal.connect(fails)
-    signal.connect(ok)
-    with caplog.at_level(logging.ERROR, logger="asignal"):
-        results = signal.send_robust(None)
-    assert [fn for fn, _ in results] == [fails, ok]
-    error = results[0][1]
-    assert isinstance(error, Boom)
-    assert error.__traceback__ is not None
-    assert results[1][1] == "ok"
-
-
-def test_send_robust_logs_error_with_traceback(
-    signal: Signal, caplog: pytest.LogCaptureFixture
-) -> None:
-    """One ERROR record on the asignal logger, naming the receiver, with exc_info."""
-    signal.connect(fails)
-    with caplog.at_level(logging.ERROR, logger="asignal"):
-        ((_, error),) = signal.send_robust(None)
-    (record,) = _records(caplog)
-    assert record.levelno == logging.ERROR
-    assert record.exc_info is not None
-    assert record.exc_info[1] is error
-    message = record.getMessage()
-    assert "fails" in message
-    assert "send_robust" in message
-    assert "sync failure" in message
-    assert "'test-signal'" in message  # the signal's name identifies it in logs
-
-
 def test_send_robust_success_logs_nothing(
     signal: Signal, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -85,11 +52,6 @@ def test_send_robust_success_logs_nothing(
     with caplog.at_level(logging.DEBUG, logger="asignal"):
         assert signal.send_robust(None) == [(ok, "ok")]
     assert _records(caplog) == []
-
-
-def test_send_robust_with_nothing_connected(signal: Signal) -> None:
-    """send_robust on an empty signal returns []."""
-    assert signal.send_robust(None) == []
 
 
 def test_logging_partial_and_instance_without_qualname(
@@ -112,7 +74,7 @@ def test_logging_partial_and_instance_without_qualname(
     assert [type(r).__name__ for _, r in results] == ["Boom", "Boom"]
     messages = [r.getMessage() for r in _records(caplog)]
     assert len(messages) == 2
-    assert "partial" in messages[0]
+    assert "functools.partial" in messages[0]
     assert "Callable" in messages[1]
 
 
@@ -139,17 +101,6 @@ def test_logging_survives_broken_repr_and_str(
         ((_, result),) = signal.send_robust(None)
     assert isinstance(result, BadStr)
     assert len(_records(caplog)) == 1
-
-
-def test_send_robust_lets_base_exceptions_through(signal: Signal) -> None:
-    """Only Exception is caught: a BaseException propagates."""
-
-    def interrupts(sender: object, **kwargs: Any) -> None:
-        raise NotAnException
-
-    signal.connect(interrupts)
-    with pytest.raises(NotAnException):
-        signal.send_robust(None)
 
 
 def test_send_robust_with_async_receivers_from_plain_thread(
@@ -262,7 +213,8 @@ async def test_asend_robust_timeout_is_a_failure_result(
     assert time.monotonic() - started < 5
     assert isinstance(results[0][1], TimeoutError)
     assert [r for _, r in results[1:]] == ["aok", "ok"]
-    assert len(_records(caplog)) == 1
+    (record,) = _records(caplog)
+    assert "did not finish" in record.getMessage()
 
 
 @pytest.mark.anyio
