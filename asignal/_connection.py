@@ -305,6 +305,24 @@ class Connection:
             return False
         return self.sender_ref is None or self.sender_ref() is not None
 
+    def rebuilt(self, on_death: Callable[[Any], None]) -> Connection | None:
+        """An equivalent connection whose weak references report deaths to
+        *on_death* (another signal's), or None if the receiver or sender is dead."""
+        fn = self.deref()
+        sender = self.sender
+        if fn is None or (self.sender_ref is not None and sender is None):
+            return None
+        return make_connection(
+            fn,
+            is_async=self.is_async,
+            sender=sender,
+            weak=self.weak,
+            dispatch_uid=self.dispatch_uid,
+            priority=self.priority,
+            inline=self.inline,
+            on_death=on_death,
+        )
+
     def info(self) -> ReceiverInfo | None:
         fn = self.deref()
         sender = self.sender

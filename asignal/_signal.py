@@ -285,8 +285,10 @@ class Signal:
     def receivers(self) -> list[Connection]:
         """One entry per connection, in connection order (``[]`` when none).
 
-        A copy: assign a list (for example one read earlier) to replace the
-        connections, as Django test tooling does to mute a signal.
+        A copy: assign a list (for example one read earlier, from this signal or
+        another) to replace the connections, as Django test tooling does to mute a
+        signal. Assigning makes new entries that belong to this signal; those whose
+        receiver or sender has died are left out.
         """
         with self.lock:
             if self._dead:
@@ -295,20 +297,26 @@ class Signal:
 
     @receivers.setter
     def receivers(self, connections: Iterable[Connection]) -> None:
-        entries: dict[Hashable, Connection] = {}
-        for connection in connections:
+        given = list(connections)
+        for connection in given:
             if not isinstance(connection, Connection):  # pyright: ignore[reportUnnecessaryIsInstance]
                 raise TypeError(
                     "signal.receivers only takes Connection entries, such as a list "
                     f"read from signal.receivers earlier; got {connection!r}."
                 )
-            entries[connection.key] = connection
+        # Rebuilt rather than reused: a connection's weak references report deaths
+        # to the signal that made it, and this one must hear of them, or a dead
+        # sender's reused id() could route here. A connection whose receiver or
+        # sender already died (a list saved long ago) is left out.
+        entries: dict[Hashable, Connection] = {}
+        for connection in given:
+            rebuilt = connection.rebuilt(self._on_death)
+            if rebuilt is not None:
+                entries.setdefault(rebuilt.key, rebuilt)
         with self.lock:
             self._entries = entries
             self._routing = None
-            # A list saved earlier may hold connections whose receiver or sender
-            # died since, and whose death flag a prune in between already cleared:
-            # a dead sender's reused id() must not route to them.
+            # Something may have died while the list was rebuilt.
             self._prune()
 
     def _flag_dead(self, _ref: object) -> None:

@@ -120,3 +120,38 @@ def test_the_connection_reports_its_receiver_and_options(weak: bool) -> None:
     )
     assert connection.is_alive()
     assert "handler" in repr(connection)
+
+
+class Model:
+    """A sender that supports weak references."""
+
+
+def test_connections_copied_to_another_signal_belong_to_it() -> None:
+    """A list read from one signal and assigned to another works there, and a
+    death is noticed by the signal that now holds the connection."""
+    source, target = Signal(), Signal()
+    fn = _make()
+    sender = Model()
+    source.connect(fn, sender=sender, priority=2)
+    target.receivers = source.receivers
+    (copied,) = target.receivers
+    assert (copied.sender, copied.priority, copied.receiver) == (sender, 2, fn)
+    assert target.send(sender) == [(fn, "handled")]
+    del sender
+    gc.collect()
+    assert target._dead  # pyright: ignore[reportPrivateUsage]
+    assert target.receivers == []
+
+
+def test_assigning_a_list_with_dead_entries_leaves_them_out() -> None:
+    signal = Signal()
+    kept, dropped = _make(), _make()
+    signal.connect(kept)
+    signal.connect(dropped)
+    saved = signal.receivers
+    signal.receivers = []
+    del dropped
+    gc.collect()
+    signal.receivers = saved
+    assert signal.live_receivers() == [kept]
+    assert len(signal.receivers) == 1
