@@ -191,7 +191,10 @@ NOTES = {
     " have entered a cancel scope or task group of its own, which the later task"
     " group's scope would be nested inside, and it cannot move to another task"
     " (trio parks the task that yielded; anyio scopes belong to the task that"
-    " entered them).",
+    " entered them). Tried: asyncio's own `TaskGroup` on asyncio, whose exit does"
+    " not yield when no task was made; rejected, because it cancels the sending"
+    " task natively when a sibling fails, which anyio's shielded scopes inside a"
+    " receiver cannot hold off (a test caught it).",
     "A5": "`send()` from a plain thread runs async receivers on asignal's loop"
     " thread; about two thirds of its time is the caller waiting on the"
     " cross-thread future, the same round trip as the floor"
