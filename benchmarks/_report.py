@@ -196,7 +196,7 @@ NOTES = {
     " task natively when a sibling fails, which anyio's shielded scopes inside a"
     " receiver cannot hold off (a test caught it).",
     "A5": "`send()` from a plain thread runs async receivers on asignal's loop"
-    " thread; about two thirds of its time is the caller waiting on the"
+    " thread; about half of its time is the caller waiting on the"
     " cross-thread future, the same round trip as the floor"
     " (`run_coroutine_threadsafe(...).result()`). That floor alone costs about an"
     " eighth of Django's `send()` here (table below), more than the tenth allowed,"
