@@ -160,7 +160,8 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
 NOTES = {
     "S1": "See S3: the same per-receiver costs, plus one send's fixed cost.",
     "S2": "See S3: the same per-receiver costs, plus one send's fixed cost.",
-    "S3": "Within about 5% of pyee, ahead or behind from run to run. Per receiver,"
+    "S3": "Behind pyee by a few percent (2 to 17% across runs, most often about"
+    " 5%). Per receiver,"
     " the floor is one call; the contract floor adds the keyword call shape and"
     " the `(receiver, result)` pair; asignal adds dereferencing the weak"
     " reference (one C call), the `is not None` test that refuses a sync"
