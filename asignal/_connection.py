@@ -250,6 +250,8 @@ class Connection:
 
     Treat it as opaque; ``Signal.describe()`` gives a stable, documented view.
     Calling ``deref()`` returns the receiver, or ``None`` once it was collected.
+    Compare connections with ``is``: ``==`` between two of them is not defined
+    (weakly held ones compare as weak references do, by receiver).
     """
 
     # Two layouts share this interface (see make_connection): the common one *is*
