@@ -307,13 +307,21 @@ class Connection:
             return False
         return self.sender_ref is None or self.sender_ref() is not None
 
-    def rebuilt(self, on_death: Callable[[Any], None]) -> Connection | None:
-        """An equivalent connection whose weak references report deaths to
-        *on_death* (another signal's), or None if the receiver or sender is dead."""
+    def _live(self) -> tuple[Callable[..., Any], object] | None:
+        """``(receiver, sender)``, both held for the caller, or None if either died."""
         fn = self.deref()
         sender = self.sender
         if fn is None or (self.sender_ref is not None and sender is None):
             return None
+        return fn, sender
+
+    def rebuilt(self, on_death: Callable[[Any], None]) -> Connection | None:
+        """An equivalent connection whose weak references report deaths to
+        *on_death* (another signal's), or None if the receiver or sender is dead."""
+        live = self._live()
+        if live is None:
+            return None
+        fn, sender = live
         return make_connection(
             fn,
             is_async=self.is_async,
@@ -326,10 +334,10 @@ class Connection:
         )
 
     def info(self) -> ReceiverInfo | None:
-        fn = self.deref()
-        sender = self.sender
-        if fn is None or (self.sender_ref is not None and sender is None):
+        live = self._live()
+        if live is None:
             return None
+        fn, sender = live
         target = inspect.unwrap(getattr(fn, "__func__", fn))
         while isinstance(target, functools.partial):
             target = target.func
