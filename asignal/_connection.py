@@ -62,16 +62,23 @@ def entry_key(
     Unambiguous: a bare key is never a tuple, a tuple key's second item is the
     sender key, and a weak reference equals nothing but another to the same object.
     """
-    skey = ANY_SENDER if sender is None else id(sender)
-    if dispatch_uid is not None:
-        rkey: Hashable = dispatch_uid
-    elif skey == ANY_SENDER and type(receiver) is types.FunctionType:
+    if _keyed_by_itself(receiver, sender, dispatch_uid):
         return weakref.ref(receiver)
-    else:
-        rkey = lookup_key(receiver)
+    skey = ANY_SENDER if sender is None else id(sender)
+    rkey = dispatch_uid if dispatch_uid is not None else lookup_key(receiver)
     if skey == ANY_SENDER and not _is_tuple(rkey):
         return rkey
     return (rkey, skey)
+
+
+def _keyed_by_itself(
+    receiver: object, sender: object, dispatch_uid: Hashable | None
+) -> bool:
+    """Whether :func:`entry_key` is a weak reference to *receiver*: a function
+    connected to any sender without ``dispatch_uid``."""
+    return (
+        dispatch_uid is None and sender is None and type(receiver) is types.FunctionType
+    )
 
 
 def sender_key_of(key: Hashable) -> int:
@@ -113,14 +120,6 @@ def describe_callable(fn: object) -> str:
 def is_async_callable(fn: object) -> bool:
     """True for coroutine functions, partials of them, and instances whose
     ``__call__`` is one (``inspect.iscoroutinefunction`` misses the last)."""
-    if type(fn) is types.FunctionType:
-        # The common case, read off the code flags (connect's cost: benchmarks/,
-        # S5). Only a function carrying inspect.markcoroutinefunction's mark (3.12+)
-        # needs inspect. Not `fn.__dict__`: reading it gives every function a dict.
-        if fn.__code__.co_flags & _CO_COROUTINE:
-            return True
-        if getattr(fn, "_is_coroutine_marker", None) is None:
-            return False
     while isinstance(fn, functools.partial):
         fn = fn.func
     if inspect.iscoroutinefunction(fn):
@@ -147,6 +146,8 @@ def check_receiver(receiver: object) -> bool:
     is awaited (:func:`is_async_callable`): both at once for a plain function, the
     commonest receiver, from one read of its code flags (connect's cost, S5)."""
     if type(receiver) is types.FunctionType:
+        # Only a function carrying inspect.markcoroutinefunction's mark (3.12+) needs
+        # inspect. Not `receiver.__dict__`: reading it gives every function a dict.
         flags = receiver.__code__.co_flags
         if flags & _CO_VARKEYWORDS and not flags & _GENERATOR_FLAGS:
             if flags & _CO_COROUTINE:
@@ -303,9 +304,7 @@ class Connection:
         return None if self.sender_ref is None else self.sender_ref()
 
     def is_alive(self) -> bool:
-        if self.deref() is None:
-            return False
-        return self.sender_ref is None or self.sender_ref() is not None
+        return self._live() is not None
 
     def _live(self) -> tuple[Callable[..., Any], object] | None:
         """``(receiver, sender)``, both held for the caller, or None if either died."""
@@ -474,12 +473,11 @@ def make_connection(
         hasattr(receiver, "__self__") and hasattr(receiver, "__func__")
     )
     if weak and not is_method:
-        own_key = (
-            dispatch_uid is None
-            and sender is None
-            and type(receiver) is types.FunctionType
+        key = (
+            None
+            if _keyed_by_itself(receiver, sender, dispatch_uid)
+            else entry_key(receiver, sender, dispatch_uid)
         )
-        key = None if own_key else entry_key(receiver, sender, dispatch_uid)
         try:
             return _WeakConnection.make(receiver, on_death, key, options, sender_ref)
         except TypeError:
