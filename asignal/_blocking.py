@@ -11,8 +11,10 @@ Three situations, decided per call:
   to their loop: they count as plain threads.)
 * The calling thread runs no event loop at all (plain sync code, a script, a WSGI
   worker): the coroutine runs on one asyncio event loop that asignal keeps in a
-  daemon thread for the purpose, started on first use. Starting a loop per call
-  costs about a millisecond (Django does this); reusing one costs a thread hop.
+  daemon thread for the purpose, started on first use (``_state.kept_loop``).
+  Starting a loop per call costs about a millisecond (Django does this); reusing one
+  costs a thread hop, and resources a receiver creates on it (clients, pools) stay
+  usable by later sends from any thread.
 * The calling thread is itself running an event loop: blocking it would deadlock, so
   ``send()`` raises a ``RuntimeError`` that points at ``await signal.asend(...)``.
 """
@@ -20,8 +22,6 @@ Three situations, decided per call:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import sys
 import threading
 from collections.abc import Callable, Coroutine
@@ -31,62 +31,76 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
+from ._state import kept_loop
+
 __all__ = ["check_can_block", "run_blocking"]
 
 T = TypeVar("T")
 
 
-class _KeptLoop:
-    """An asyncio event loop running forever in a daemon thread, started on first
-    use and shared by every thread that sends without a loop of its own.
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    """The kept loop's thread: run the loop for good.
 
-    Each coroutine submitted runs as a task whose result the submitting thread
-    waits for (and which it cancels if it is interrupted), so no task outlives the
-    call that started it. Resources a receiver creates on this loop (clients,
-    pools) stay usable by later sends from any thread. The thread is a daemon so it
-    never delays interpreter exit.
+    asyncio re-raises a task's ``KeyboardInterrupt`` or ``SystemExit`` out of
+    ``run_forever`` (after handing it to the task's waiters); the loop is still
+    sound, and the exception reaches the ``send()`` that ran the receiver through
+    its task, so the loop just goes on serving.
     """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        if hasattr(os, "register_at_fork"):
-            # The loop thread does not exist in a forked child: start a new one there.
-            os.register_at_fork(after_in_child=self._forget)
-
-    def _forget(self) -> None:
-        self._lock = threading.Lock()
-        self._loop = None
-
-    def loop(self) -> asyncio.AbstractEventLoop:
-        loop = self._loop
-        if loop is not None:
-            return loop
-        with self._lock:
-            if self._loop is None:
-                new_loop = asyncio.new_event_loop()
-                thread = threading.Thread(
-                    target=new_loop.run_forever, name="asignal-loop", daemon=True
-                )
-                thread.start()
-                self._loop = new_loop
-            return self._loop
-
-    def run(self, func: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        future = asyncio.run_coroutine_threadsafe(func(), self.loop())
+    while True:
         try:
-            return future.result()
+            loop.run_forever()
         except BaseException:
-            # Interrupted (KeyboardInterrupt) or failed: make sure the task is
-            # finished before returning, cancelling it if it still runs.
-            if not future.done():
-                future.cancel()
-                with contextlib.suppress(BaseException):
-                    future.result(timeout=5)
-            raise
+            continue
+        return
 
 
-_kept_loop = _KeptLoop()
+def _kept_loop() -> asyncio.AbstractEventLoop:
+    loop = kept_loop.loop
+    if loop is not None:
+        return loop
+    with kept_loop.lock:
+        if kept_loop.loop is None:
+            new_loop = asyncio.new_event_loop()
+            threading.Thread(
+                target=_serve, args=(new_loop,), name="asignal-loop", daemon=True
+            ).start()
+            kept_loop.loop = new_loop
+        return kept_loop.loop
+
+
+def _run_on_kept_loop(func: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run *func()* as a task on the kept loop and wait for it.
+
+    If this thread is interrupted while waiting (``KeyboardInterrupt``), the task is
+    cancelled and this still waits until it has finished (its receivers' cleanup
+    included) before the interruption propagates: no receiver of the send is left
+    running. A second interruption during that wait is held until it is over.
+    """
+    loop = _kept_loop()
+    done = threading.Event()
+    tasks: list[asyncio.Task[T]] = []
+
+    def start() -> None:
+        task = loop.create_task(func())
+        task.add_done_callback(lambda _: done.set())
+        tasks.append(task)
+
+    def cancel() -> None:  # queued after start(), so the task exists
+        tasks[0].cancel()
+
+    loop.call_soon_threadsafe(start)
+    try:
+        done.wait()
+    except BaseException:
+        loop.call_soon_threadsafe(cancel)
+        while True:
+            try:
+                done.wait()
+                break
+            except BaseException:
+                continue
+        raise
+    return tasks[0].result()
 
 
 def check_can_block(what: str) -> None:
@@ -133,7 +147,7 @@ def run_blocking(func: Callable[[], Coroutine[Any, Any, T]]) -> T:
     if trio is not None:
         result: T = trio.from_thread.run(func)
         return result
-    return _kept_loop.run(func)
+    return _run_on_kept_loop(func)
 
 
 def _trio_host() -> Any:

@@ -21,8 +21,9 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from ._connection import ReceiverInfo, describe_callable
+from ._connection import ReceiverInfo
 from ._discovery import autodiscover
+from ._receivers import describe_callable
 from ._signal import Signal, all_signals
 
 __all__ = ["main"]

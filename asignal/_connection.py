@@ -7,7 +7,6 @@ dereference and call: whether the receiver is a coroutine function, how it is he
 
 from __future__ import annotations
 
-import functools
 import inspect
 import itertools
 import types
@@ -16,14 +15,16 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from ._receivers import describe_callable, unwrap_callable
+
 __all__ = [
+    "ANY_SENDER",
     "Connection",
     "ReceiverInfo",
-    "check_receiver",
-    "describe_callable",
     "entry_key",
     "lookup_key",
     "make_connection",
+    "sender_key_of",
 ]
 
 #: The sender key of a receiver connected with ``sender=None`` (any sender). ``id()``
@@ -50,7 +51,7 @@ def entry_key(
     ``Signal._entries``: connect and disconnect find a connection by it.
 
     ``(receiver key, sender key)`` as in Django, with two shortcuts for connections to
-    any sender, the commonest kind, that save memory (benchmarks/, M1):
+    any sender, the commonest kind, that save memory:
 
     - a function connected without ``dispatch_uid`` is keyed by a weak reference to
       it. Weak references hash and compare as their live referents, and a function
@@ -101,120 +102,6 @@ _DEFAULT_OPTIONS: tuple[
     tuple[Hashable | None, int, bool, bool, bool],
     tuple[Hashable | None, int, bool, bool, bool],
 ] = ((None, 0, False, True, False), (None, 0, False, True, True))
-
-
-def describe_callable(fn: object) -> str:
-    """A human-readable name for *fn* that never raises (partials, instances, mocks)."""
-    if isinstance(fn, functools.partial):
-        return f"functools.partial({describe_callable(fn.func)})"
-    qualname = getattr(fn, "__qualname__", None)
-    if isinstance(qualname, str):
-        module = getattr(fn, "__module__", None)
-        return f"{module}.{qualname}" if isinstance(module, str) else qualname
-    try:
-        return repr(fn)
-    except Exception:  # a broken __repr__ must not break error reporting
-        return f"<{type(fn).__qualname__} object at {id(fn):#x}>"
-
-
-def is_async_callable(fn: object) -> bool:
-    """True for coroutine functions, partials of them, and instances whose
-    ``__call__`` is one (``inspect.iscoroutinefunction`` misses the last)."""
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    if inspect.iscoroutinefunction(fn):
-        return True
-    if inspect.isfunction(fn) or inspect.ismethod(fn) or not callable(fn):
-        return False
-    if isinstance(fn, type):
-        return False  # calling a class makes an instance, even if instances are async
-    # A callable instance: its class's `async def __call__` (or one marked with
-    # inspect.markcoroutinefunction on the instance's bound __call__).
-    instance: Any = fn
-    return inspect.iscoroutinefunction(
-        type(instance).__call__
-    ) or inspect.iscoroutinefunction(instance.__call__)
-
-
-_GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
-_CO_COROUTINE = inspect.CO_COROUTINE
-_CO_VARKEYWORDS = inspect.CO_VARKEYWORDS
-
-
-def check_receiver(receiver: object) -> bool:
-    """Validate *receiver* as :func:`validate_receiver` does, and return whether it
-    is awaited (:func:`is_async_callable`): both at once for a plain function, the
-    commonest receiver, from one read of its code flags (connect's cost, S5)."""
-    if type(receiver) is types.FunctionType:
-        # Only a function carrying inspect.markcoroutinefunction's mark (3.12+) needs
-        # inspect. Not `receiver.__dict__`: reading it gives every function a dict.
-        flags = receiver.__code__.co_flags
-        if flags & _CO_VARKEYWORDS and not flags & _GENERATOR_FLAGS:
-            if flags & _CO_COROUTINE:
-                return True
-            if getattr(receiver, "_is_coroutine_marker", None) is None:
-                return False
-    validate_receiver(receiver)
-    return is_async_callable(receiver)
-
-
-def returned_coroutine(receiver: object, coroutine: Any) -> TypeError:
-    """The error for a receiver connected as sync that returned a coroutine, which
-    nothing would ever await; closes the coroutine (no second warning)."""
-    coroutine.close()
-    return TypeError(
-        f"{describe_callable(receiver)} returned a coroutine, but it was connected as "
-        "a sync receiver (it is not an `async def` function), so nothing would await "
-        "it and its body would never run. Connect the `async def` function itself, "
-        "or make the wrapper `async def` and await it inside."
-    )
-
-
-def validate_receiver(receiver: object) -> None:
-    """Raise a ``TypeError``/``ValueError`` that says how to fix a bad receiver."""
-    if type(receiver) is types.FunctionType:
-        # The common case: a plain function with **kwargs that is no generator,
-        # read off its code flags without inspect's slower helpers.
-        flags = receiver.__code__.co_flags
-        if flags & inspect.CO_VARKEYWORDS and not flags & _GENERATOR_FLAGS:
-            return
-    if inspect.iscoroutine(receiver):
-        name = getattr(receiver, "__name__", "handler")
-        receiver.close()  # we will never await it: avoid a second, misleading warning
-        raise TypeError(
-            f"connect() got a coroutine object ({name}(...)), not a receiver. "
-            f"Probably you wrote `signal.connect({name}())`; pass the function "
-            f"itself instead: `signal.connect({name})` (notice: no parentheses)."
-        )
-    if not callable(receiver):
-        raise TypeError(
-            f"Signal receivers must be callable, got {receiver!r} "
-            f"of type {type(receiver).__qualname__}."
-        )
-    target: Any = receiver
-    while isinstance(target, functools.partial):
-        target = target.func
-    if inspect.isasyncgenfunction(target) or inspect.isgeneratorfunction(target):
-        raise TypeError(
-            f"{describe_callable(receiver)} is a generator function; a receiver must "
-            "be a plain function or an `async def` coroutine function."
-        )
-    code = getattr(getattr(receiver, "__func__", receiver), "__code__", None)
-    if isinstance(code, types.CodeType) and code.co_flags & inspect.CO_VARKEYWORDS:
-        return  # a plain function or method with **kwargs: no signature needed
-    try:
-        signature = inspect.signature(receiver)
-    except (TypeError, ValueError):
-        return  # some builtins have no signature; they are accepted unverified
-    if not any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()
-    ):
-        raise ValueError(
-            f"Signal receivers must accept keyword arguments (**kwargs): "
-            f"{describe_callable(receiver)}{signature} does not. Receivers are called "
-            "as receiver(signal=..., sender=..., **payload); add **kwargs to its "
-            "parameters, e.g. `def handler(sender, **kwargs): ...`."
-        )
 
 
 @dataclass(frozen=True)
@@ -337,9 +224,7 @@ class Connection:
         if live is None:
             return None
         fn, sender = live
-        target = inspect.unwrap(getattr(fn, "__func__", fn))
-        while isinstance(target, functools.partial):
-            target = target.func
+        target = inspect.unwrap(unwrap_callable(fn))  # type: ignore[arg-type]
         code = getattr(target, "__code__", None)
         if code is None:
             code = getattr(type(target).__call__, "__code__", None)
@@ -366,9 +251,8 @@ class _WeakConnection(Connection, weakref.ref[Any]):
     """A connection that is itself the weak reference to its receiver.
 
     The commonest connection (a weakly held function or callable object) costs one
-    object instead of two: 104 bytes rather than a 72-byte record plus an 80-byte
-    ``weakref.ref`` (benchmarks/, M1). Calling it is ``weakref.ref``'s C call, the
-    same dereference a send made before. Hash and equality are ``weakref.ref``'s
+    object instead of a record plus a ``weakref.ref``. Calling it is
+    ``weakref.ref``'s C call. Hash and equality are ``weakref.ref``'s
     (those of the live receiver), which is what lets a weakly held function be its
     own key in ``Signal._entries`` (``_key`` is then None; see :func:`entry_key`).
     """
@@ -391,7 +275,7 @@ class _WeakConnection(Connection, weakref.ref[Any]):
         :raises TypeError: *receiver* cannot be weakly referenced.
         """
         # weakref.ref's own constructor and slot stores: no Python-level __new__
-        # or __init__ on the way (connect's cost, S5).
+        # or __init__ on the way: connect's cost is mostly object creation.
         self = cls(receiver, on_death)
         self._key = key
         self._options = options

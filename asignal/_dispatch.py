@@ -1,33 +1,39 @@
-"""How a resolved list of receivers runs concurrently inside a task group.
+"""The one delivery path: how a receiver is called, how its failure is handled, and
+how receivers run concurrently.
 
-This is the engine behind ``asend``/``asend_robust`` and behind the async part of the
-blocking ``send()``. It is given the receivers already dereferenced, in call order,
-and returns their results in that same order whatever order they finish in.
+Every send builds one :class:`Delivery`. :meth:`Delivery.call_each` is the only
+place a receiver is called from synchronous code (``send``, ``send_robust``, inline
+and worker-thread receivers of ``asend``, SQLAlchemy's greenlet), :meth:`Delivery.
+acall` the only place one is awaited, and :meth:`Delivery.failed` the only rule for a
+failure: raised as it was raised, or, in a robust send, logged and returned.
 
-Context variables: every receiver runs in its own copy of the caller's context, taken
-when the send began, so receivers running at the same time never see each other's
-changes. When the send ends (returning or raising), the variables each receiver set
-are copied back into the caller's context in call order, so a later receiver's value
-wins. The single-receiver fast path awaits the receiver directly in the caller's
-context, which has the same observable effect.
+Context variables: under ``asend`` every receiver runs in its own copy of the
+caller's context, taken when the send began, so receivers running at the same time
+never see each other's changes. When the send ends (returning or raising), what each
+receiver set is copied back into the caller's context in call order, so a later
+receiver's value wins.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import logging
 import math
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from contextvars import Context, copy_context
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
-from ._connection import describe_callable, returned_coroutine
+from ._blocking import check_can_block, run_blocking
+from ._receivers import describe_callable, returned_coroutine
+from ._routing import ASYNC, INLINE, Plan
 from ._stepping import resume
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -36,20 +42,19 @@ if sys.version_info < (3, 11):  # pragma: no cover
 if TYPE_CHECKING:
     from ._signal import Signal
 
-__all__ = ["log_failure", "merge_contexts", "run_concurrently", "unwrap_group"]
+__all__ = ["Delivery", "log_failure", "merge_contexts"]
 
 logger = logging.getLogger("asignal")
 
 _MISSING: Any = object()
 
-#: One receiver to call: ``(receiver, is_async, inline)``.
-Call = tuple[Callable[..., Any], bool, bool]
+Results = list[tuple[Callable[..., Any], Any]]
 
 
 def log_failure(
     signal: Signal, receiver: object, exc: BaseException, method: str
 ) -> None:
-    """Log a receiver failure at ERROR with its traceback; never raises."""
+    """Log a receiver's failure at ERROR with its traceback; never raises."""
     # A broken handler or formatter must not break a robust send.
     with contextlib.suppress(Exception):
         logger.error(
@@ -59,6 +64,11 @@ def log_failure(
             method,
             _describe_exception(exc),
             exc_info=exc,
+            extra={
+                "signal": signal.name,
+                "receiver": describe_callable(receiver),
+                "method": method,
+            },
         )
 
 
@@ -69,14 +79,7 @@ def _describe_exception(exc: BaseException) -> str:
         return type(exc).__qualname__
 
 
-def sync_result(receiver: object, result: Any) -> Any:
-    """*result* of a sync receiver, refused if it is a coroutine nothing would await."""
-    if type(result) is CoroutineType:
-        raise returned_coroutine(receiver, result)
-    return result
-
-
-def merge_contexts(base: Context, contexts: Sequence[Context | None]) -> None:
+def merge_contexts(base: Context, contexts: Iterable[Context | None]) -> None:
     """Copy into the current context every variable a receiver's context changed."""
     for ctx in contexts:
         if ctx is None:
@@ -86,207 +89,295 @@ def merge_contexts(base: Context, contexts: Sequence[Context | None]) -> None:
                 var.set(value)
 
 
+def reraise(exc: BaseException) -> NoReturn:
+    """Raise *exc* exactly as its receiver raised it: its ``__cause__``,
+    ``__context__`` and ``__suppress_context__`` kept (raising it again while a group
+    is being handled would chain the group instead)."""
+    cause, context, suppress = exc.__cause__, exc.__context__, exc.__suppress_context__
+    try:
+        raise exc
+    finally:
+        exc.__cause__, exc.__context__ = cause, context
+        exc.__suppress_context__ = suppress
+        del exc, cause, context
+
+
 def unwrap_group(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The exception to raise for a task group's failure: a lone receiver error is
-    re-raised as itself (so ``except ValueError`` works); several stay a group."""
+    """A task group's failure as a send raises it: a lone receiver error as itself
+    (so ``except ValueError`` works); several stay a group."""
     exc: BaseException = group
     while isinstance(exc, BaseExceptionGroup):
-        members = cast("tuple[BaseException, ...]", exc.exceptions)
+        members: tuple[BaseException, ...] = cast("Any", exc).exceptions
         if len(members) != 1:
             break
         exc = members[0]
     return exc  # pyright: ignore[reportUnknownVariableType]
 
 
-async def run_concurrently(
-    signal: Signal,
-    calls: Sequence[Call],
-    sender: object,
-    named: dict[str, Any],
-    *,
-    robust: bool,
-    timeout: float | None,
-    method: str,
-    base: Context,
-    contexts: list[Context | None],
-) -> list[tuple[Callable[..., Any], Any]]:
-    """Run *calls* at once in a task group and return ``[(receiver, result), ...]``.
+class Delivery:
+    """One send in progress: the receivers' keyword arguments, built once, and the
+    rules that apply to every receiver of the send.
 
-    Async receivers become tasks; sync receivers run in worker threads limited by
-    ``signal.thread_limiter``, except ``inline`` ones, which are called on the event
-    loop while the tasks are being started. Non-robust: the first failure cancels the
-    rest and propagates (one error as itself, several as an ``ExceptionGroup``).
-    Robust: each ``Exception`` becomes that receiver's result and is logged;
-    cancellation always propagates. A *timeout* bounds the whole send; in robust mode
-    each receiver still running at the deadline gets a ``TimeoutError`` result.
-
-    Every receiver runs in a copy of *base*; the contexts they end with are put in
-    *contexts* (in call order) for the caller to merge, even when this raises.
+    :ivar robust: an ``Exception`` from a receiver becomes its result (logged at
+        ERROR) instead of propagating. ``BaseException`` (cancellation,
+        ``KeyboardInterrupt``, ``SystemExit``) always propagates.
+    :ivar timeout: seconds for the whole send (``asend`` only).
     """
-    count = len(calls)
-    results: list[Any] = [None] * count
-    contexts.extend([None] * count)
-    deadline = math.inf if timeout is None else anyio.current_time() + timeout
-    # A robust send with a timeout gives each receiver its own deadline scope; a
-    # scope cannot be put around a coroutine after its first step, so there every
-    # async receiver becomes a task.
-    step_inline = not (robust and timeout is not None)
-    # The receiver that suspended on its first step and finishes in this task:
-    # (index, receiver, coroutine, its context, what it suspended on).
-    parked: (
-        tuple[int, Callable[..., Any], Coroutine[Any, Any, Any], Context, Any] | None
-    ) = None
-    in_threads = False  # whether a sync receiver was started in a worker thread
 
-    async def run_async(index: int, receiver: Callable[..., Any]) -> None:
-        try:
-            if robust:
-                with anyio.CancelScope(deadline=deadline) as scope:
-                    try:
-                        results[index] = await receiver(
-                            signal=signal, sender=sender, **named
-                        )
-                    except Exception as exc:
-                        results[index] = exc
-                        log_failure(signal, receiver, exc, method)
-                if scope.cancelled_caught:
-                    results[index] = _timed_out(signal, receiver, timeout, method)
-            else:
-                results[index] = await receiver(signal=signal, sender=sender, **named)
-        finally:
-            contexts[index] = copy_context()
+    __slots__ = ("kwargs", "method", "plan", "robust", "signal", "timeout")
 
-    async def run_in_thread(
-        index: int, receiver: Callable[..., Any], ctx: Context
+    def __init__(
+        self,
+        signal: Signal,
+        plan: Plan,
+        sender: object,
+        named: dict[str, Any],
+        method: str,
+        robust: bool,
+        timeout: float | None = None,
     ) -> None:
-        def call() -> Any:
-            return ctx.run(_call_sync, receiver, signal, sender, named)
+        self.signal = signal
+        self.plan = plan
+        self.kwargs = {"signal": signal, "sender": sender, **named}
+        self.method = method
+        self.robust = robust
+        self.timeout = timeout
 
-        limiter = signal.thread_limiter
-        if robust:
-            with anyio.CancelScope(deadline=deadline) as scope:
-                try:
-                    results[index] = await anyio.to_thread.run_sync(
-                        call, limiter=limiter
-                    )
-                    if timeout is not None:
-                        # A thread cannot be interrupted: if the deadline passed
-                        # while it ran, its late result is a timeout all the same.
-                        await anyio.lowlevel.checkpoint_if_cancelled()
-                except Exception as exc:
-                    results[index] = exc
-                    log_failure(signal, receiver, exc, method)
-            if scope.cancelled_caught:
-                results[index] = _timed_out(signal, receiver, timeout, method)
-        else:
-            results[index] = await anyio.to_thread.run_sync(call, limiter=limiter)
+    def failed(self, receiver: object, exc: Exception) -> Exception:
+        """The result of a receiver that raised *exc* in a robust send, logged.
+        Only called when ``robust``: elsewhere the exception propagates untouched."""
+        log_failure(self.signal, receiver, exc, self.method)
+        return exc
 
-    def call_inline(index: int, receiver: Callable[..., Any], ctx: Context) -> None:
-        contexts[index] = ctx
-        if not robust:
-            results[index] = ctx.run(_call_sync, receiver, signal, sender, named)
-            return
-        try:
-            results[index] = ctx.run(_call_sync, receiver, signal, sender, named)
-        except Exception as exc:
-            results[index] = exc
-            log_failure(signal, receiver, exc, method)
+    # -- the one call ------------------------------------------------------------
 
-    # Only a non-robust send with a timeout needs a scope around everything (robust
-    # timeouts are per receiver); an idle fail_after(None) still costs about a
-    # fifth of a ten-receiver send (benchmarks/, A2).
-    deadline_scope = (
-        anyio.fail_after(timeout)
-        if timeout is not None and not robust
-        else contextlib.nullcontext()
-    )
-    try:
-        with deadline_scope:
-            async with anyio.create_task_group() as tg:
-                try:
-                    for index, (receiver, is_async, inline) in enumerate(calls):
-                        ctx = base.copy()
-                        if not is_async:
-                            if inline:
-                                call_inline(index, receiver, ctx)
-                            else:
-                                contexts[index] = ctx
-                                in_threads = True
-                                tg.create_task(run_in_thread(index, receiver, ctx))
-                        elif parked is not None or not step_inline:
-                            tg.create_task(run_async(index, receiver), context=ctx)
-                        else:
-                            # The receiver's first step, inline (step_async's body:
-                            # a call per receiver is a measurable share of A2).
-                            contexts[index] = ctx
-                            try:
-                                coro, yielded = ctx.run(
-                                    _first_step, receiver, signal, sender, named
-                                )
-                            except StopIteration as stop:
-                                results[index] = stop.value
-                                continue
-                            except Exception as exc:
-                                if not robust:
-                                    raise
-                                results[index] = exc
-                                log_failure(signal, receiver, exc, method)
-                                continue
-                            parked = (index, receiver, coro, ctx, yielded)
-                except BaseException:
-                    if parked is not None:
-                        # The parked receiver must unwind through the event loop
-                        # (trio has it registered as this task's sleeper); cancel
-                        # it, let it finish, then raise what stopped the loop.
-                        tg.cancel_scope.cancel()
-                        with contextlib.suppress(
-                            Exception, anyio.get_cancelled_exc_class()
-                        ):
-                            await resume(parked[3], parked[2], parked[4])
+    def call_each(
+        self,
+        steps: Iterable[tuple[Callable[[], Any], int]],
+        await_: Callable[[Coroutine[Any, Any, Any]], Any] | None = None,
+    ) -> Results:
+        """Call each receiver in this thread, one after another; skip those that
+        died. ``steps`` are ``(deref, mode)``; an async receiver's coroutine goes to
+        *await_*. A sync receiver that returns a coroutine is refused with
+        ``TypeError``: nothing would await it. Non-robust, the first failure
+        propagates and no later receiver is called."""
+        kwargs, robust = self.kwargs, self.robust
+        results: Results = []
+        for deref, mode in steps:
+            receiver = deref()
+            if receiver is None:
+                continue
+            try:
+                result = receiver(**kwargs)
+                if type(result) is CoroutineType:
+                    if mode != ASYNC or await_ is None:
+                        raise returned_coroutine(receiver, result)
+                    result = await_(cast("Coroutine[Any, Any, Any]", result))
+            except Exception as exc:
+                if not robust:
                     raise
-                if parked is not None:
-                    index, receiver, coro, ctx, suspended_on = parked
-                    if robust:
-                        try:
-                            results[index] = await resume(ctx, coro, suspended_on)
-                        except Exception as exc:
-                            results[index] = exc
-                            log_failure(signal, receiver, exc, method)
-                    else:
-                        results[index] = await resume(ctx, coro, suspended_on)
-            # A receiver in a worker thread cannot be interrupted, and trio does not
-            # deliver a cancellation (the caller's, or the deadline) that came while
-            # it ran once every task has returned: deliver it here, so a cancelled
-            # send raises and a late finish is a TimeoutError on every backend.
-            if in_threads:
+                result = self.failed(receiver, exc)
+            results.append((receiver, result))
+        return results
+
+    def call(self, receiver: Callable[..., Any]) -> Any:
+        """:meth:`call_each` for one sync receiver: its result."""
+        return self.call_each(((_held(receiver), INLINE),))[0][1]
+
+    async def acall(self, receiver: Callable[..., Any]) -> Any:
+        """Await one async receiver: its result (robust: or its failure)."""
+        try:
+            return await receiver(**self.kwargs)
+        except Exception as exc:
+            if not self.robust:
+                raise
+            return self.failed(receiver, exc)
+
+    # -- the sends ---------------------------------------------------------------
+
+    async def arun(self) -> Results:
+        """``asend``/``asend_robust``: every live receiver of the plan, at once."""
+        plan = self.plan
+        if plan.single_async and not (self.robust and self.timeout is not None):
+            # One coroutine, awaited in this task: a task group would cost more than
+            # the whole send and change nothing observable (the receiver's context
+            # changes land in the caller's context directly, as merging would).
+            receiver = plan.steps[0][0]()
+            if receiver is None:
+                return []
+            if self.timeout is None:
+                result = await self.acall(receiver)
+            else:
+                with anyio.fail_after(self.timeout):
+                    result = await self.acall(receiver)
+            if self.robust:  # the caller's cancellation is never swallowed (see run)
                 await anyio.lowlevel.checkpoint_if_cancelled()
-    except BaseExceptionGroup as group:
-        raise unwrap_group(group) from None
-    return [(call[0], result) for call, result in zip(calls, results, strict=True)]
+            return [(receiver, result)]
+        calls = plan.live()
+        if not calls:
+            return []
+        base = copy_context()
+        contexts: list[Context | None] = []
+        try:
+            return await self.run(calls, base, contexts)
+        finally:
+            merge_contexts(base, contexts)
+
+    def run_blocking(self) -> Results:
+        """``send``/``send_robust`` with async receivers: sync receivers in this
+        thread, each run of neighbouring async receivers concurrently on an event
+        loop (see ``_blocking``), all in call order."""
+        check_can_block(f"{self.signal!r}.{self.method}(...)")
+        results: Results = []
+        for is_async, group in itertools.groupby(
+            self.plan.steps, key=lambda step: step[1] == ASYNC
+        ):
+            if not is_async:
+                results += self.call_each(group)
+                continue
+            calls = [(fn, ASYNC) for deref, _ in group if (fn := deref()) is not None]
+            if not calls:
+                continue
+            base = copy_context()
+            contexts: list[Context | None] = []
+            try:
+                results += run_blocking(
+                    functools.partial(self.run, calls, base, contexts)
+                )
+            finally:
+                merge_contexts(base, contexts)
+        return results
+
+    # -- concurrency ---------------------------------------------------------------
+
+    async def run(
+        self,
+        calls: Sequence[tuple[Callable[..., Any], int]],
+        base: Context,
+        contexts: list[Context | None],
+    ) -> Results:
+        """Run ``(receiver, mode)`` *calls* at once in a task group; return
+        ``[(receiver, result), ...]`` in call order, whatever order they finish in.
+
+        Each async receiver's first step runs in this task; the first one that
+        suspends is finished in this task too (see ``_stepping``), and those after
+        it become tasks. Sync receivers run in worker threads (under
+        ``signal.thread_limiter``), or on the loop if inline. Non-robust: the
+        first failure cancels the rest and propagates as it was raised (several at
+        once: an ``ExceptionGroup``).
+        Robust: a ``timeout`` gives every receiver its own deadline, past which it
+        is cancelled and gets a ``TimeoutError`` result. Cancellation of the caller
+        always propagates, even when a receiver turns it into an exception.
+
+        Every receiver runs in a copy of *base*; the contexts they end with are put
+        in *contexts* (in call order) for the caller to merge, even when this raises.
+        """
+        count = len(calls)
+        results: list[Any] = [None] * count
+        contexts.extend([None] * count)
+        deadline = (
+            math.inf if self.timeout is None else anyio.current_time() + (self.timeout)
+        )
+        # A scope cannot be put around a coroutine after its first step: with
+        # per-receiver deadlines, every async receiver is a task.
+        per_receiver = self.robust and self.timeout is not None
+        parked: tuple[int, Coroutine[Any, Any, Any], Context, Any] | None = None
+        in_threads = False
+
+        async def run_one(index: int, receiver: Callable[..., Any], mode: int) -> None:
+            if mode != ASYNC:
+                ctx = contexts[index]
+                assert ctx is not None
+
+                def in_thread() -> Any:
+                    return ctx.run(self.call, receiver)
+
+                results[index] = await anyio.to_thread.run_sync(
+                    in_thread, limiter=self.signal.thread_limiter
+                )
+                return
+            try:
+                results[index] = await self.acall(receiver)
+            finally:
+                # A task may run in a copy of the context it was given (trio).
+                contexts[index] = copy_context()
+
+        async def run_task(index: int, receiver: Callable[..., Any], mode: int) -> None:
+            if not per_receiver:
+                return await run_one(index, receiver, mode)
+            with anyio.CancelScope(deadline=deadline) as scope:
+                await run_one(index, receiver, mode)
+                if mode != ASYNC:
+                    # A thread cannot be interrupted: a late finish is a timeout.
+                    await anyio.lowlevel.checkpoint_if_cancelled()
+            if scope.cancelled_caught:
+                results[index] = self._timed_out(receiver)
+            return None
+
+        # Only a non-robust send with a timeout needs a scope around everything;
+        # an idle fail_after(None) is a noticeable share of a short send.
+        whole = (
+            anyio.fail_after(self.timeout)
+            if self.timeout is not None and not self.robust
+            else contextlib.nullcontext()
+        )
+        try:
+            with whole:
+                async with anyio.create_task_group() as tg:
+                    try:
+                        for index, (receiver, mode) in enumerate(calls):
+                            ctx = contexts[index] = base.copy()
+                            if mode == INLINE:
+                                results[index] = ctx.run(self.call, receiver)
+                            elif mode != ASYNC or parked is not None or per_receiver:
+                                in_threads = in_threads or mode != ASYNC
+                                tg.create_task(
+                                    run_task(index, receiver, mode), context=ctx
+                                )
+                            else:
+                                coro = self.acall(receiver)
+                                try:
+                                    yielded = ctx.run(coro.send, None)
+                                except StopIteration as stop:
+                                    results[index] = stop.value
+                                else:
+                                    parked = (index, coro, ctx, yielded)
+                    except BaseException:
+                        if parked is not None:
+                            # The parked receiver must unwind through the event loop
+                            # (trio has it registered as this task's sleeper):
+                            # cancel it, let it finish, then raise what stopped us.
+                            tg.cancel_scope.cancel()
+                            with contextlib.suppress(
+                                Exception, anyio.get_cancelled_exc_class()
+                            ):
+                                await resume(parked[2], parked[1], parked[3])
+                        raise
+                    if parked is not None:
+                        index, coro, ctx, yielded = parked
+                        results[index] = await resume(ctx, coro, yielded)
+                # Delivered here, inside the deadline, not lost: trio does not
+                # deliver a cancellation that came while a worker thread ran once
+                # every task has returned, and a robust receiver may have turned
+                # the caller's cancellation into an exception that became its result.
+                if in_threads or self.robust:
+                    await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseExceptionGroup as group:
+            exc = unwrap_group(group)
+            if exc is group:
+                raise
+            reraise(exc)
+        return [(call[0], result) for call, result in zip(calls, results, strict=True)]
+
+    def _timed_out(self, receiver: object) -> TimeoutError:
+        exc = TimeoutError(
+            f"{describe_callable(receiver)} did not finish within the {self.timeout} s "
+            f"timeout of {self.signal!r}.{self.method}()"
+        )
+        self.failed(receiver, exc)
+        return exc
 
 
-def _call_sync(
-    receiver: Callable[..., Any], signal: Signal, sender: object, named: dict[str, Any]
-) -> Any:
-    return sync_result(receiver, receiver(signal=signal, sender=sender, **named))
-
-
-def _first_step(
-    receiver: Callable[..., Any], signal: Signal, sender: object, named: dict[str, Any]
-) -> tuple[Coroutine[Any, Any, Any], Any]:
-    """Make the receiver's coroutine and run it to its first suspension; raises
-    ``StopIteration`` if it finishes. One ``Context.run`` for both: it is per
-    receiver on the hot path of ``asend`` (benchmarks/, A2)."""
-    coro = receiver(signal=signal, sender=sender, **named)
-    return coro, coro.send(None)
-
-
-def _timed_out(
-    signal: Signal, receiver: object, timeout: float | None, method: str
-) -> TimeoutError:
-    exc = TimeoutError(
-        f"{describe_callable(receiver)} did not finish within the {timeout} s "
-        f"timeout of {signal!r}.{method}()"
-    )
-    log_failure(signal, receiver, exc, method)
-    return exc
+def _held(receiver: Callable[..., Any]) -> Callable[[], Any]:
+    """A dereference for a receiver already held."""
+    return lambda: receiver

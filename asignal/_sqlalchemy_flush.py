@@ -24,7 +24,7 @@ from sqlalchemy.orm import InstanceState, Mapper, Session, SessionTransaction
 from sqlalchemy.orm import object_session as _object_session
 from sqlalchemy.orm.attributes import instance_state
 
-from . import _hooks
+from ._integration import is_observed
 from ._signal import Signal
 from ._sqlalchemy_options import Options, options_for, post_delivery_for
 from ._sqlalchemy_send import (
@@ -88,7 +88,7 @@ def flush_state(session: Session) -> FlushState:
 
 def wanted(signal: Signal) -> bool:
     """Whether sending *signal* could reach anyone (a receiver or a test observer)."""
-    return bool(signal._entries) or _hooks.active  # pyright: ignore[reportPrivateUsage]
+    return is_observed(signal)
 
 
 def _session_of(target: object) -> Session:

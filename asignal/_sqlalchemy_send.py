@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, async_session
 from sqlalchemy.orm import Session
 
-from ._dispatch import log_failure
+from ._integration import send_awaiting
 from ._signal import Signal
 
 
@@ -73,20 +73,7 @@ def deliver(
         else:
             signal.send(sender, **kwargs)
         return
-    method = "send_robust" if robust else "send"
-    plan = signal._begin(sender, kwargs, method)  # pyright: ignore[reportPrivateUsage]
-    if plan is None:
-        return
-    for connection, receiver in plan.live():
-        try:
-            if connection.is_async:
-                _await_in_greenlet(receiver(signal=signal, sender=sender, **kwargs))
-            else:
-                receiver(signal=signal, sender=sender, **kwargs)
-        except Exception as exc:
-            if not robust:
-                raise
-            log_failure(signal, receiver, exc, method)
+    send_awaiting(signal, sender, kwargs, robust=robust, await_=_await_in_greenlet)
 
 
 def deliver_all(deliveries: list[Delivery]) -> None:

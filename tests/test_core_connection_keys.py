@@ -139,7 +139,6 @@ def test_connections_copied_to_another_signal_belong_to_it() -> None:
     assert target.send(sender) == [(fn, "handled")]
     del sender
     gc.collect()
-    assert target._dead  # pyright: ignore[reportPrivateUsage]
     assert target.receivers == []
 
 

@@ -92,7 +92,7 @@ class TestWeakReferences:
         signal.connect(make_closure(), weak=False)
         for _ in range(1000):
             signal.send(Sender())
-        routing = signal._routing
+        routing = signal._connections.routing
         assert routing is not None
         assert routing[0] == {}
 

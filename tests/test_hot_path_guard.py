@@ -126,22 +126,22 @@ def test_warm_sends_take_no_lock_and_build_no_routing() -> None:
     for s in senders:
         sig.connect(_noop, sender=s)
     lock = _CountingLock()
-    sig.lock = lock  # type: ignore[assignment]
+    sig.lock = lock
     sig.send(None)
     for s in senders:
         sig.send(s)
     warm = lock.taken
-    routing = sig._routing  # pyright: ignore[reportPrivateUsage]
+    routing = sig._connections.routing  # pyright: ignore[reportPrivateUsage]
     for _ in range(100):
         sig.send(None, payload=1)
         for s in senders:
             sig.send(s)
             sig.send_robust(s)
     assert lock.taken == warm, f"{lock.taken - warm} lock acquisitions by warm sends"
-    assert sig._routing is routing  # pyright: ignore[reportPrivateUsage]
+    assert sig._connections.routing is routing  # pyright: ignore[reportPrivateUsage]
     sig.connect(_noop)  # a change takes the lock and drops the routing, once
     assert lock.taken == warm + 1
-    assert sig._routing is None  # pyright: ignore[reportPrivateUsage]
+    assert sig._connections.routing is None  # pyright: ignore[reportPrivateUsage]
 
 
 def test_a_weakly_held_function_costs_at_most_150_bytes_connected() -> None:

@@ -44,23 +44,20 @@ def test_missing_sender_explains(signal: Signal) -> None:
 
 
 @pytest.mark.parametrize("method", ["send", "send_robust"])
-def test_payload_may_use_receiver_weak_and_timeout_keys(
+def test_payload_may_use_receiver_weak_and_dispatch_uid_keys(
     signal: Signal, method: str
 ) -> None:
-    """receiver=, weak=, timeout= and dispatch_uid= are plain payload for send."""
+    """receiver=, weak= and dispatch_uid= are plain payload for send."""
     seen: dict[str, Any] = {}
 
     def handler(sender: object, **kwargs: Any) -> None:
         seen.update(kwargs)
 
     signal.connect(handler)
-    getattr(signal, method)(
-        Model, receiver="r", weak="w", timeout="t", dispatch_uid="d"
-    )
-    assert {k: seen[k] for k in ("receiver", "weak", "timeout", "dispatch_uid")} == {
+    getattr(signal, method)(Model, receiver="r", weak="w", dispatch_uid="d")
+    assert {k: seen[k] for k in ("receiver", "weak", "dispatch_uid")} == {
         "receiver": "r",
         "weak": "w",
-        "timeout": "t",
         "dispatch_uid": "d",
     }
 

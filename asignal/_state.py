@@ -1,0 +1,70 @@
+"""All of the core's process-wide state, in one place.
+
+Everything else in the core is per signal or per send. What lives here:
+
+* :data:`signals`: every live ``Signal``, for tooling (``asignal.testing``,
+  ``asignal list``); weak, so a signal made in a test goes away with it.
+* :data:`hooks`: the observers and mutes of ``asignal.testing`` and the pytest
+  plugin, and the one flag a send reads to know that none is active.
+* :data:`kept_loop`: the asyncio event loop that ``send()`` uses from threads that
+  run no loop of their own (see ``_blocking``); started on first use.
+
+Integrations keep their own process-wide state in one documented object each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import weakref
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._signal import Signal
+
+__all__ = ["Hooks", "KeptLoopState", "hooks", "kept_loop", "signals"]
+
+signals: weakref.WeakSet[Signal] = weakref.WeakSet()
+
+
+class Hooks:
+    """Observers and mutes (``asignal.testing``). ``active`` is the only attribute a
+    send reads while none is registered, which is the normal case in production."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        #: ``observer(signal, sender, kwargs, method)``, called for every send.
+        self.observers: tuple[Any, ...] = ()
+        #: Open ``mute()`` blocks in any context; what each mutes is in ``muted``.
+        self.mute_users = 0
+        #: What is muted in the current context: ``None``, or
+        #: ``(mute_everything, frozenset_of_signals)``.
+        self.muted: ContextVar[tuple[bool, frozenset[Signal]] | None] = ContextVar(
+            "asignal_muted", default=None
+        )
+        #: Process-wide mutes (pytest fixtures and marker), one entry per open mute.
+        self.global_mutes: list[tuple[bool, frozenset[Signal]]] = []
+        self.active = False
+
+
+hooks = Hooks()
+
+
+class KeptLoopState:
+    """The kept loop and the lock that guards its start. Forgotten in a forked
+    child, where the loop's thread does not exist."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def forget(self) -> None:
+        self.lock = threading.Lock()
+        self.loop = None
+
+
+kept_loop = KeptLoopState()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=kept_loop.forget)
