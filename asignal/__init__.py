@@ -14,7 +14,11 @@ from ._discovery import AutodiscoverError as AutodiscoverError
 from ._discovery import autodiscover as autodiscover
 from ._signal import Signal as Signal
 from ._signal import SignalArgumentsWarning as SignalArgumentsWarning
-from ._signal import receiver as receiver
+from ._typed import TypedReceiver as TypedReceiver
+from ._typed import TypedSignal as TypedSignal
+from ._typed import Undeclared as Undeclared
+from ._typed import receiver as receiver
+from ._typed import signal as signal
 
 __all__ = [
     "AutodiscoverError",
@@ -22,8 +26,12 @@ __all__ = [
     "ReceiverInfo",
     "Signal",
     "SignalArgumentsWarning",
+    "TypedReceiver",
+    "TypedSignal",
+    "Undeclared",
     "autodiscover",
     "receiver",
+    "signal",
 ]
 
 __version__ = "0.1.0"

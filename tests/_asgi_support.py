@@ -25,12 +25,12 @@ if TYPE_CHECKING:
 
     from starlette.requests import Request
 
-REQUEST_SIGNALS = {
+REQUEST_SIGNALS: dict[str, Signal] = {
     "request_started": builtin.request_started,
     "got_request_exception": builtin.got_request_exception,
     "request_finished": builtin.request_finished,
 }
-LIFESPAN_SIGNALS = {
+LIFESPAN_SIGNALS: dict[str, Signal] = {
     "lifespan_startup": builtin.lifespan_startup,
     "lifespan_shutdown": builtin.lifespan_shutdown,
 }

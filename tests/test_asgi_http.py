@@ -27,9 +27,11 @@ from asignal.asgi import ASGIApp, Message, Receive, Scope, Send, SignalMiddlewar
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from asignal import Signal
+
 pytestmark = pytest.mark.anyio
 
-REQUEST = {
+REQUEST: dict[str, Signal] = {
     "request_started": builtin.request_started,
     "got_request_exception": builtin.got_request_exception,
     "request_finished": builtin.request_finished,

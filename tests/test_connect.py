@@ -297,7 +297,7 @@ def test_receiver_decorator_passes_connect_options() -> None:
 def test_receiver_decorator_rejects_a_non_signal() -> None:
     """@receiver(function) (signal forgotten) is a clear TypeError."""
     with pytest.raises(TypeError, match="takes a Signal"):
-        receiver(on_any)  # type: ignore[arg-type]
+        receiver(on_any)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="takes a Signal"):
         receiver([Signal(), "post_save"])  # type: ignore[list-item]
 
