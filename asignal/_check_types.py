@@ -73,4 +73,7 @@ def _matches(value: object, annotation: Any) -> bool:
 def _describe(annotation: object) -> str:
     if isinstance(annotation, type):
         return annotation.__qualname__
-    return repr(annotation).replace("typing.", "")
+    text = repr(annotation)
+    for prefix in ("typing.", "collections.abc."):
+        text = text.replace(prefix, "")
+    return text
