@@ -108,12 +108,14 @@ class TypedSignal(Signal, Generic[P, R]):
             inline: bool = False,
         ) -> TypedReceiver[R | Awaitable[R], P]: ...
 
+        # The sender positionally or as sender=, as at run time (the payload can
+        # never be named sender: it is reserved).
         def send(  # type: ignore[override]
-            self, sender: object, /, *args: P.args, **named: P.kwargs
+            self, sender: object, *args: P.args, **named: P.kwargs
         ) -> list[tuple[Callable[..., Any], R]]: ...
 
         def send_robust(  # type: ignore[override]
-            self, sender: object, /, *args: P.args, **named: P.kwargs
+            self, sender: object, *args: P.args, **named: P.kwargs
         ) -> list[tuple[Callable[..., Any], R | Exception]]: ...
 
         # ParamSpec allows no keyword-only parameter beside the payload, so the
@@ -122,7 +124,6 @@ class TypedSignal(Signal, Generic[P, R]):
         async def asend(  # type: ignore[override]
             self,
             sender: object,
-            /,
             timeout: float | None = None,
             *args: P.args,
             **named: P.kwargs,
@@ -131,7 +132,6 @@ class TypedSignal(Signal, Generic[P, R]):
         async def asend_robust(  # type: ignore[override]
             self,
             sender: object,
-            /,
             timeout: float | None = None,
             *args: P.args,
             **named: P.kwargs,

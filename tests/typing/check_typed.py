@@ -51,6 +51,7 @@ def sends() -> None:
         refunded.send(Shop, order_id=1, reason=None),
         list[tuple[Callable[..., Any], int]],
     )
+    order_paid.send(sender=Shop, order_id=2, total=Decimal("1"))  # Django's spelling
     order_paid.send(Shop, order_id="1", total=Decimal("1"))  # type: ignore[arg-type]
     order_paid.send(Shop, order_id=1)  # type: ignore[call-arg]
     order_paid.send(Shop, order_id=1, total=Decimal(1), note="")  # type: ignore[call-arg]
@@ -69,6 +70,7 @@ async def asends() -> None:
         await refunded.asend_robust(Shop, order_id=1, reason="late"),
         list[tuple[Callable[..., Any], int | Exception]],
     )
+    await order_paid.asend(sender=Shop, order_id=1, total=Decimal(1), timeout=None)
     await order_paid.asend(Shop, order_id=1, total=1.5)  # type: ignore[arg-type]
     await order_paid.asend(Shop, total=Decimal("1"))  # type: ignore[call-arg]
     await refunded.asend(Shop, order_id=1, reason=None, timeout="1")  # type: ignore[arg-type]
