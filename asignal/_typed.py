@@ -30,6 +30,7 @@ from typing import (
 import anyio
 
 from ._check_types import annotation_error
+from ._dispatch import Delivery
 from ._signal import RESERVED_NAMES, Signal
 from ._signal import receiver as _connect_decorator
 
@@ -39,8 +40,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
 F = TypeVar("F", bound=Callable[..., Any])
-
-_DEFAULT_THREAD_LIMIT = 40  # the same default as Signal's
 
 
 @final
@@ -79,14 +78,18 @@ class TypedSignal(Signal, Generic[P, R]):
         spec: Callable[P, R],
         *,
         name: str | None = None,
-        thread_limit: int | anyio.CapacityLimiter = _DEFAULT_THREAD_LIMIT,
+        thread_limit: int | anyio.CapacityLimiter | None = None,
     ) -> None:
         payload = _payload_names(spec)
+        # Signal's own default unless given: one place says what it is.
+        limit: dict[str, Any] = (
+            {} if thread_limit is None else {"thread_limit": thread_limit}
+        )
         super().__init__(
             providing_args=payload,
             name=name if name is not None else f"{spec.__module__}.{spec.__qualname__}",
             strict=self._validates,
-            thread_limit=thread_limit,
+            **limit,
         )
         #: The spec function the signal was declared with.
         self.spec = spec
@@ -140,21 +143,29 @@ class TypedSignal(Signal, Generic[P, R]):
 
 class _StrictTypedSignal(TypedSignal[P, R]):
     """A typed signal made with ``strict=True``: every send also checks each
-    payload value against the spec's annotation."""
+    payload value against the spec's annotation. A class of its own so that a
+    typed signal without ``strict`` sends exactly as a ``Signal`` does."""
 
     _validates = True
     _hints: dict[str, Any] | None = None
 
-    def _check_payload(self, named: dict[str, Any], method: str) -> None:
-        # Called by every send (and the bridges' prepare()) when strict; names
-        # first (missing, undeclared), then the values.
-        super()._check_payload(named, method)
+    def prepare(
+        self,
+        sender: object,
+        named: dict[str, Any],
+        method: str,
+        robust: bool,
+        timeout: float | None = None,
+    ) -> Delivery | None:
+        """Check each declared value against its annotation, then make the checks
+        of every send (names included: strict). Every send method and the bridges
+        come through here, before any receiver runs or any testing hook sees it."""
         hints = self._hints
         if hints is None:
             hints = self._hints = _resolved_hints(self.spec)
         for key, value in named.items():
             expected = hints.get(key)
-            if expected is None:
+            if expected is None:  # undeclared or reserved: the core's check says so
                 continue
             problem = annotation_error(value, expected)
             if problem is not None:
@@ -162,6 +173,7 @@ class _StrictTypedSignal(TypedSignal[P, R]):
                     f"{self!r}.{method}() argument {key}={_short_repr(value)}: "
                     f"{problem}, as {self.spec.__qualname__}() declares."
                 )
+        return super().prepare(sender, named, method, robust, timeout)
 
 
 def _short_repr(value: object) -> str:
@@ -249,7 +261,7 @@ def signal(
     *,
     name: str | None = None,
     strict: bool = False,
-    thread_limit: int | anyio.CapacityLimiter = _DEFAULT_THREAD_LIMIT,
+    thread_limit: int | anyio.CapacityLimiter | None = None,
 ) -> Callable[[Callable[P, R]], TypedSignal[P, R]]: ...
 
 
@@ -259,7 +271,7 @@ def signal(
     *,
     name: str | None = None,
     strict: bool = False,
-    thread_limit: int | anyio.CapacityLimiter = _DEFAULT_THREAD_LIMIT,
+    thread_limit: int | anyio.CapacityLimiter | None = None,
 ) -> TypedSignal[P, R] | Callable[[Callable[P, R]], TypedSignal[P, R]]:
     """Declare a typed signal from a spec function, whose keyword-only parameters
     are the payload and whose return annotation is what receivers return::
@@ -275,7 +287,7 @@ def signal(
     :param strict: check every send at run time too: the names (as
         ``Signal(strict=True)``) and each value against its annotation (the outer
         type: ``list[int]`` checks for a list). For payloads from untyped code.
-    :param thread_limit: as for ``Signal``.
+    :param thread_limit: as for ``Signal`` (whose default applies when None).
     :raises TypeError: a payload parameter is not keyword-only or has a default, or
         ``**kwargs`` is not annotated ``Undeclared``.
     :raises ValueError: a payload name is reserved (``signal``, ``sender``,

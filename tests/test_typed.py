@@ -15,6 +15,7 @@ import pytest
 import asignal
 from asignal import Signal, TypedSignal, Undeclared, receiver
 from asignal._cli import main as cli_main
+from asignal._integration import send_awaiting
 from asignal.signals import post_save
 from asignal.testing import capture_signals
 
@@ -92,14 +93,21 @@ class TestDeclaration:
         assert order_paid.strict is False
         assert order_paid.spec.__name__ == "order_paid"
 
-    def test_name_and_thread_limit_can_be_given(self) -> None:
-        """@signal(name=..., thread_limit=...) passes them on to Signal."""
+    @pytest.mark.anyio
+    async def test_name_and_thread_limit_can_be_given(self) -> None:
+        """@signal(name=..., thread_limit=...) passes them on to Signal; without
+        thread_limit, Signal's default applies."""
 
         @asignal.signal(name="shop.refunded", thread_limit=3)
         def refunded(*, order_id: int) -> None: ...
 
         assert refunded.name == "shop.refunded"
         assert refunded.providing_args == frozenset({"order_id"})
+        assert refunded.thread_limiter.total_tokens == 3
+        assert (
+            order_paid.thread_limiter.total_tokens
+            == Signal().thread_limiter.total_tokens
+        )
 
     @pytest.mark.parametrize("name", ["signal", "sender", "timeout"])
     def test_a_reserved_payload_name_is_refused(self, name: str) -> None:
@@ -320,6 +328,20 @@ class TestStrict:
         assert calls == []
         await untyped.asend(Shop, **GOOD, timeout=5)
         assert calls == [Shop]
+
+    def test_a_bridge_send_is_checked(self) -> None:
+        """A payload handed over by a bridge (SQLAlchemy's greenlet path, through
+        the integration seam) is checked as a direct send is."""
+        checked = _strict_signal()
+        checked.connect(on_anything)
+        with pytest.raises(TypeError, match="argument items="):
+            send_awaiting(
+                checked,
+                Shop,
+                {**GOOD, "items": "not a list"},
+                robust=True,
+                await_=lambda coroutine: coroutine,
+            )
 
     def test_send_robust_raises_for_a_bad_payload(self) -> None:
         """A bad payload is the sender's error, never a receiver's result."""
