@@ -9,7 +9,7 @@ disappears fails the check."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -99,7 +99,9 @@ async def refund_async(sender: object, **kwargs: object) -> int:
     return 0
 
 
-on_paid(Shop, order_id=1, total=Decimal("1"))  # still callable as declared
+# Still callable; typed as the shape it was checked against (sync or async).
+assert_type(on_paid(Shop, order_id=1, total=Decimal("1")), Awaitable[None] | None)
+assert_type(refund(sender=Shop, order_id=1, reason=None), Awaitable[int] | int)
 order_paid.connect(on_paid, weak=False, dispatch_uid="paid", priority=1)
 
 
@@ -117,6 +119,11 @@ def sender_renamed(source: Any, **kwargs: Any) -> int:
 
 def wrong_result(sender: Any, **kwargs: Any) -> str:
     return ""
+
+
+@receiver(refunded)  # type: ignore[arg-type]
+def decorated_without_kwargs(sender: Any, *, order_id: int, reason: str | None) -> int:
+    return 0
 
 
 order_paid.connect(wrong_type)  # type: ignore[arg-type]
