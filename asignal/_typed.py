@@ -200,12 +200,12 @@ def _resolved_hints(spec: Callable[..., Any]) -> dict[str, Any]:
 def _payload_names(spec: Callable[..., Any]) -> list[str]:
     """The payload names a spec declares: its keyword-only parameters. Refuses,
     saying how to fix it, what a send could not match at run time."""
-    where = f"{getattr(spec, '__module__', '?')}.{getattr(spec, '__qualname__', spec)}"
-    if not callable(spec):
+    if not inspect.isfunction(spec):
         raise TypeError(
             f"@asignal.signal decorates a spec function, got {spec!r}. Write "
             "`@asignal.signal` above `def my_signal(*, name: type, ...) -> None: ...`."
         )
+    where = f"{spec.__module__}.{spec.__qualname__}"
     names: list[str] = []
     for parameter in inspect.signature(spec).parameters.values():
         kind = parameter.kind

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 from collections.abc import Callable, Mapping
@@ -147,10 +148,12 @@ class TestDeclaration:
         with pytest.raises(TypeError, match="no instances"):
             Undeclared()
 
-    def test_a_non_callable_is_refused(self) -> None:
+    def test_only_a_function_is_a_spec(self) -> None:
         """@signal on something that is not a function says what it expects."""
         with pytest.raises(TypeError, match="spec function"):
             asignal.signal(42)  # type: ignore[call-overload]
+        with pytest.raises(TypeError, match="spec function"):
+            asignal.signal(functools.partial(order_paid.spec))
 
 
 class TestLikeAnySignal:
