@@ -71,6 +71,8 @@ def _matches(value: object, annotation: Any) -> bool:
 
 
 def _describe(annotation: object) -> str:
+    if annotation is type(None):
+        return "None"
     if isinstance(annotation, type):
         return annotation.__qualname__
     text = repr(annotation)

@@ -9,7 +9,7 @@ import gc
 import json
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Literal, NewType, Protocol
+from typing import Any, Literal, NewType, Protocol, runtime_checkable
 
 import pytest
 
@@ -31,6 +31,15 @@ class Closable(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class Flushable(Protocol):
+    def flush(self) -> None: ...
+
+
+class Buffer:
+    def flush(self) -> None: ...
+
+
 @asignal.signal
 def order_paid(*, order_id: int, total: Decimal) -> None:
     """Sent when an order is paid."""
@@ -50,6 +59,8 @@ def _strict_signal() -> TypedSignal[..., object]:
         callback: Callable[[], None],
         order: OrderId,
         closable: Closable,
+        flushable: Flushable,
+        nothing: None,
         anything: Any,
         **_: Undeclared,
     ) -> object:
@@ -69,6 +80,8 @@ GOOD: dict[str, Any] = {
     "callback": lambda: None,
     "order": OrderId(3),
     "closable": object(),  # a Protocol that is not runtime_checkable: unchecked
+    "flushable": Buffer(),
+    "nothing": None,
     "anything": object(),
 }
 
@@ -288,6 +301,8 @@ class TestStrict:
             ("kind", Shop(), "expected type["),
             ("callback", 1, "got int"),
             ("order", "3", "got str"),
+            ("flushable", object(), "expected Flushable, got object"),
+            ("nothing", 0, "expected None, got int"),
         ],
     )
     def test_a_wrong_value_is_refused(
