@@ -1,8 +1,11 @@
-"""Weak references and garbage collection: receivers, senders, id() reuse, caching."""
+"""Weak references and garbage collection: receivers, senders, id() reuse, caching,
+payloads, and receivers collected during a send.
+"""
 
 from __future__ import annotations
 
 import gc
+import threading
 import weakref
 from typing import Any
 
@@ -176,7 +179,7 @@ def on_other_any(sender: object, **kwargs: Any) -> str:
     return "other"
 
 
-def test_receiver_dying_during_a_send_is_skipped(signal: Signal) -> None:
+def test_a_bound_method_collected_during_the_send_is_skipped(signal: Signal) -> None:
     """A receiver collected by an earlier receiver in the same send is not called."""
     victim = Handler()
 
@@ -262,3 +265,101 @@ async def test_asend_keeps_no_reference_to_the_payload(
     del payload
     gc.collect()
     assert ref() is None
+
+
+def make_closure() -> Any:
+    def closure(sender: object, **kwargs: Any) -> str:
+        return "closure"
+
+    return closure
+
+
+def test_collected_function_is_not_called_and_is_pruned(signal: Signal) -> None:
+    """Connecting weakly keeps no strong reference: a closure that dies is
+    collected, stops receiving and leaves receivers."""
+    closure = make_closure()
+    ref = weakref.ref(closure)
+    signal.connect(closure)
+    assert signal.send(None) == [(closure, "closure")]
+    del closure
+    gc.collect()
+    assert ref() is None
+    assert signal.send(None) == []
+    assert signal.receivers == []
+
+
+def test_bound_method_dies_with_its_instance(signal: Signal) -> None:
+    """Bound methods are held weakly, not kept alive by the signal."""
+    handler = Handler()
+    signal.connect(handler.method)
+    assert signal.send(None) == [(handler.method, "method")]
+    ref = weakref.ref(handler)
+    del handler
+    gc.collect()
+    assert ref() is None
+    assert signal.send(None) == []
+    assert signal.receivers == []
+    assert not signal.has_listeners()
+
+
+def test_gc_callback_never_takes_the_lock(signal: Signal) -> None:
+    """A receiver collected while signal.lock is held does not deadlock: the
+    GC callback only sets a flag (Django's _remove_receiver lesson)."""
+    closure = make_closure()
+    signal.connect(closure)
+    finished = threading.Event()
+
+    def collect_under_lock() -> None:
+        nonlocal closure
+        with signal.lock:
+            del closure
+            gc.collect()
+        finished.set()
+
+    thread = threading.Thread(target=collect_under_lock)
+    thread.start()
+    thread.join(5)
+    assert finished.is_set()
+    assert signal.send(None) == []
+    assert signal.receivers == []
+
+
+class Holder:
+    """Keeps the only strong reference to a receiver, until told to drop it."""
+
+    def __init__(self) -> None:
+        self.fn: Any = None
+
+
+def test_a_function_collected_during_the_send_is_skipped_and_pruned() -> None:
+    """A receiver whose last reference an earlier receiver drops is not called by
+    the send under way, the ones after it are, and it is pruned."""
+    signal = Signal()
+    holder = Holder()
+    calls: list[str] = []
+
+    def first(**kwargs: Any) -> str:
+        calls.append("first")
+        holder.fn = None  # the second receiver's last reference goes
+        gc.collect()
+        return "first"
+
+    def make_second() -> Any:
+        def second(**kwargs: Any) -> str:
+            calls.append("second")
+            return "second"
+
+        return second
+
+    def third(**kwargs: Any) -> str:
+        calls.append("third")
+        return "third"
+
+    holder.fn = make_second()
+    signal.connect(first)
+    signal.connect(holder.fn)
+    signal.connect(third)
+    results = signal.send(None, payload=1)
+    assert calls == ["first", "third"]
+    assert [result for _, result in results] == ["first", "third"]
+    assert len(signal.receivers) == 2  # and the dead one is pruned

@@ -1,17 +1,21 @@
 """send_robust() and asend_robust(): every receiver runs, failures are results and
-are logged, cancellation is never swallowed."""
+are logged, cancellation and BaseExceptions are never swallowed.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
 import time
+import traceback
 from typing import Any
 
 import anyio
 import pytest
 
 from asignal import Signal
+
+pytestmark = pytest.mark.anyio
 
 
 class Boom(Exception):
@@ -117,7 +121,6 @@ def test_send_robust_with_async_receivers_from_plain_thread(
     assert len(_records(caplog)) == 1
 
 
-@pytest.mark.anyio
 async def test_asend_robust_every_receiver_runs(
     signal: Signal, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -139,7 +142,6 @@ async def test_asend_robust_every_receiver_runs(
     assert all("asend_robust" in r.getMessage() for r in records)
 
 
-@pytest.mark.anyio
 async def test_asend_robust_single_async_receiver(signal: Signal) -> None:
     """With one async receiver its failure is still a result, not raised."""
     signal.connect(afails)
@@ -147,7 +149,6 @@ async def test_asend_robust_single_async_receiver(signal: Signal) -> None:
     assert isinstance(result, Boom)
 
 
-@pytest.mark.anyio
 async def test_asend_robust_partial_without_qualname(
     signal: Signal, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -160,7 +161,6 @@ async def test_asend_robust_partial_without_qualname(
     assert "partial" in _records(caplog)[0].getMessage()
 
 
-@pytest.mark.anyio
 async def test_asend_robust_never_swallows_cancellation(signal: Signal) -> None:
     """Cancelling the caller cancels asend_robust's receivers and propagates."""
     cancelled: list[str] = []
@@ -193,7 +193,6 @@ async def test_asend_robust_never_swallows_cancellation(signal: Signal) -> None:
     assert reached_after is False
 
 
-@pytest.mark.anyio
 async def test_asend_robust_timeout_is_a_failure_result(
     signal: Signal, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -217,7 +216,6 @@ async def test_asend_robust_timeout_is_a_failure_result(
     assert "did not finish" in record.getMessage()
 
 
-@pytest.mark.anyio
 async def test_asend_robust_timeout_late_sync_thread(signal: Signal) -> None:
     """A sync receiver in a thread that returns past the deadline is a
     TimeoutError result too, not its late value."""
@@ -233,7 +231,6 @@ async def test_asend_robust_timeout_late_sync_thread(signal: Signal) -> None:
     assert results[1][1] == "ok"
 
 
-@pytest.mark.anyio
 async def test_asend_robust_lets_base_exceptions_through(signal: Signal) -> None:
     """A receiver's BaseException is not turned into a result."""
 
@@ -246,7 +243,6 @@ async def test_asend_robust_lets_base_exceptions_through(signal: Signal) -> None
         await signal.asend_robust(None)
 
 
-@pytest.mark.anyio
 # asyncio only by nature: trio.Cancelled cannot be raised by hand.
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 @pytest.mark.parametrize("method", ["asend", "asend_robust"])
@@ -265,3 +261,74 @@ async def test_receiver_raising_cancelled_error_is_not_swallowed(
     signal.connect(aok)
     with pytest.raises(asyncio.CancelledError):
         await getattr(signal, method)(None)
+
+
+def test_send_robust_returns_errors_with_traceback(
+    signal: Signal, caplog: pytest.LogCaptureFixture
+) -> None:
+    """send_robust(): every receiver runs; an Exception becomes the result."""
+
+    def bad(sender: object, **kwargs: Any) -> None:
+        raise ValueError("bad receiver")
+
+    def good(sender: object, **kwargs: Any) -> str:
+        return "ok"
+
+    signal.connect(bad)
+    signal.connect(good)
+    with caplog.at_level(logging.ERROR, logger="asignal"):
+        results = signal.send_robust(None)
+    assert results[1] == (good, "ok")
+    receiver, error = results[0]
+    assert receiver is bad
+    assert isinstance(error, ValueError)
+    assert error.__traceback__ is not None
+    assert "bad receiver" in "".join(traceback.format_exception(error))
+    [record] = caplog.records
+    assert record.levelno == logging.ERROR
+    assert record.name == "asignal"
+    assert record.exc_info is not None
+    assert record.exc_info[1] is error
+    message = record.getMessage()
+    assert __name__ in message
+    assert "<locals>.bad" in message
+    assert "send_robust" in message
+    assert "bad receiver" in message
+    assert "'test-signal'" in message  # the signal's name identifies it in logs
+
+
+def test_send_robust_does_not_catch_base_exceptions(signal: Signal) -> None:
+    """KeyboardInterrupt and friends are never turned into results."""
+
+    def interrupt(sender: object, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.connect(interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        signal.send_robust(None)
+
+
+async def test_robust_inline_and_suspended_failures(
+    signal: Signal, caplog: pytest.LogCaptureFixture
+) -> None:
+    """asend_robust: failures in a first step and after suspending are both
+    results and both logged."""
+
+    async def fails_at_once(sender: object, **kwargs: Any) -> None:
+        raise ValueError("at once")
+
+    async def fails_later(sender: object, **kwargs: Any) -> None:
+        await anyio.sleep(0)
+        raise TypeError("later")
+
+    async def fine(sender: object, **kwargs: Any) -> str:
+        await anyio.sleep(0)
+        return "fine"
+
+    signal.connect(fails_at_once)
+    signal.connect(fails_later)
+    signal.connect(fine)
+    with caplog.at_level(logging.ERROR, logger="asignal"):
+        results = await signal.asend_robust(None)
+    assert [type(r) for _, r in results] == [ValueError, TypeError, str]
+    assert len(caplog.records) == 2

@@ -1,18 +1,24 @@
-"""send() meeting async receivers: the three situations.
+"""send() meeting async receivers, from each kind of thread:
 
 1. from a thread with no event loop: the loop asignal keeps (one, reused);
 2. from an anyio worker thread: the host event loop (asyncio and trio);
-3. from a thread running an event loop: a RuntimeError that names ``asend``.
+3. from a trio worker thread (``trio.to_thread.run_sync``): the host trio run;
+4. from a thread running an event loop: a RuntimeError that names ``asend``.
+
+Also: call order across sync and async receivers, failures, robust sends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
 import anyio
 import anyio.to_thread
 import pytest
+import sniffio
+import trio
 
 from asignal import Signal
 
@@ -129,17 +135,21 @@ async def test_from_worker_thread_error_propagates(signal: Signal) -> None:
 @pytest.mark.parametrize("method", ["send", "send_robust"])
 async def test_inside_running_loop_names_asend(signal: Signal, method: str) -> None:
     """send() on the loop's own thread with an async receiver raises a
-    RuntimeError that points to `await signal.asend(...)`; nothing is called."""
-    called = False
+    RuntimeError that points to `await signal.asend(...)`, before any receiver
+    runs (not even a sync one connected first), so nothing half-happens."""
+    calls: list[str] = []
+
+    def sync(sender: object, **kwargs: Any) -> None:
+        calls.append("sync")
 
     async def handler(sender: object, **kwargs: Any) -> None:
-        nonlocal called
-        called = True
+        calls.append("async")
 
+    signal.connect(sync)
     signal.connect(handler)
     with pytest.raises(RuntimeError, match=r"await signal\.asend\(\.\.\.\)"):
         getattr(signal, method)(None)
-    assert not called
+    assert calls == []
 
 
 @pytest.mark.anyio
@@ -196,3 +206,164 @@ def test_inside_loop_callback_names_asend(signal: Signal) -> None:
     error = asyncio.run(main())
     assert isinstance(error, RuntimeError)
     assert "asend" in str(error)
+
+
+def test_mixed_receivers_keep_call_order(signal: Signal) -> None:
+    """Sync receivers run in the calling thread, async ones on the loop, and the
+    results come back in call order."""
+    caller = threading.get_ident()
+    order: list[str] = []
+
+    def sync_first(sender: object, **kwargs: Any) -> bool:
+        order.append("sync_first")
+        return threading.get_ident() == caller
+
+    async def async_a(sender: object, **kwargs: Any) -> str:
+        order.append("async_a")
+        return "a"
+
+    async def async_b(sender: object, **kwargs: Any) -> str:
+        order.append("async_b")
+        return "b"
+
+    def sync_last(sender: object, **kwargs: Any) -> bool:
+        order.append("sync_last")
+        return threading.get_ident() == caller
+
+    for r in (sync_first, async_a, async_b, sync_last):
+        signal.connect(r)
+    results = signal.send(None)
+    assert results == [
+        (sync_first, True),
+        (async_a, "a"),
+        (async_b, "b"),
+        (sync_last, True),
+    ]
+    assert order[0] == "sync_first"
+    assert order[-1] == "sync_last"
+
+
+def test_async_failure_propagates_and_stops(signal: Signal) -> None:
+    """The first exception propagates from send(); later receivers do not run."""
+    calls: list[str] = []
+
+    async def failing(sender: object, **kwargs: Any) -> None:
+        raise ValueError("async failed")
+
+    def after(sender: object, **kwargs: Any) -> None:
+        calls.append("after")
+
+    signal.connect(failing)
+    signal.connect(after)
+    with pytest.raises(ValueError, match="async failed"):
+        signal.send(None)
+    assert calls == []
+
+
+def test_send_robust_with_async_receivers(signal: Signal) -> None:
+    """send_robust() returns async receivers' failures as results."""
+
+    async def failing(sender: object, **kwargs: Any) -> None:
+        raise ValueError("async failed")
+
+    async def fine(sender: object, **kwargs: Any) -> str:
+        return "fine"
+
+    signal.connect(failing)
+    signal.connect(fine)
+    results = signal.send_robust(None)
+    assert isinstance(results[0][1], ValueError)
+    assert results[1] == (fine, "fine")
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+@pytest.mark.anyio
+async def test_from_trio_thread_async_receivers_run_in_the_trio_host(
+    signal: Signal,
+) -> None:
+    host = threading.get_ident()
+    seen: list[tuple[str, int]] = []
+
+    async def uses_trio(sender: object, **kwargs: Any) -> str:
+        await trio.sleep(0)  # a trio-only call: would fail on an asyncio loop
+        seen.append((sniffio.current_async_library(), threading.get_ident()))
+        return "done"
+
+    signal.connect(uses_trio)
+    results = await trio.to_thread.run_sync(lambda: signal.send(None, n=1))
+    assert [r for _, r in results] == ["done"]
+    assert seen == [("trio", host)]
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+@pytest.mark.anyio
+async def test_from_trio_thread_a_failure_propagates(signal: Signal) -> None:
+    async def broken(sender: object, **kwargs: Any) -> None:
+        await trio.sleep(0)
+        raise LookupError("no such row")
+
+    signal.connect(broken)
+
+    def send() -> str:
+        try:
+            signal.send(None)
+        except LookupError as exc:
+            return str(exc)
+        return "nothing raised"
+
+    assert await trio.to_thread.run_sync(send) == "no such row"
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+@pytest.mark.anyio
+async def test_from_trio_thread_a_cancelled_host_stops_the_send(signal: Signal) -> None:
+    calls: list[str] = []
+
+    async def receiver(sender: object, **kwargs: Any) -> None:
+        calls.append("called")
+
+    signal.connect(receiver)
+    started = trio.Event()
+    outcome: list[str] = []
+
+    def send_after_cancel() -> None:
+        trio.from_thread.run_sync(started.set)
+        while True:  # wait until the host's cancellation is visible here
+            try:
+                trio.from_thread.check_cancelled()
+            except trio.Cancelled:
+                break
+        try:
+            signal.send(None)
+        except trio.Cancelled:
+            outcome.append("cancelled")
+            raise
+
+    async with trio.open_nursery() as nursery:
+
+        async def run() -> None:
+            await trio.to_thread.run_sync(send_after_cancel)
+
+        nursery.start_soon(run)
+        await started.wait()
+        nursery.cancel_scope.cancel()
+    assert outcome == ["cancelled"]
+    assert calls == []
+
+
+def test_from_asyncio_to_thread_async_receivers_use_the_kept_loop() -> None:
+    signal = Signal()
+    loops: list[int] = []
+
+    async def receiver(sender: object, **kwargs: Any) -> None:
+        loops.append(threading.get_ident())
+
+    signal.connect(receiver)
+
+    async def main() -> int:
+        await asyncio.to_thread(signal.send, None)
+        return threading.get_ident()
+
+    host = asyncio.run(main())
+    assert len(loops) == 1
+    assert loops[0] != host

@@ -1,4 +1,5 @@
-"""connect(), disconnect(), has_listeners(), receivers and @receiver: Django parity.
+"""connect(), disconnect(), has_listeners(), receivers, describe() and @receiver:
+Django parity.
 
 Identity is ``(receiver or dispatch_uid, sender)``; senders match by identity;
 validation happens at connect time, always.
@@ -7,11 +8,12 @@ validation happens at connect time, always.
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any
 
 import pytest
 
-from asignal import Connection, Signal, receiver
+from asignal import Connection, ReceiverInfo, Signal, receiver
 
 
 def on_any(sender: object, **kwargs: Any) -> str:
@@ -129,7 +131,7 @@ def test_disconnect_returns_whether_it_removed(signal: Signal) -> None:
     assert signal.receivers == []
 
 
-def test_has_listeners(signal: Signal) -> None:
+def test_has_listeners_around_connect_and_disconnect(signal: Signal) -> None:
     """has_listeners goes False, True, False around connect and disconnect."""
     sender = object()
     assert not signal.has_listeners()
@@ -140,6 +142,19 @@ def test_has_listeners(signal: Signal) -> None:
     signal.disconnect(on_any)
     assert not signal.has_listeners()
     assert not signal.has_listeners(sender)
+
+
+def test_has_listeners_for_a_sender(signal: Signal) -> None:
+    """has_listeners(sender) says whether a send from it would call anyone;
+    has_listeners() counts only receivers for any sender, as in Django."""
+
+    class S: ...
+
+    signal.connect(on_any, sender=S)
+    assert signal.has_listeners(S) is True
+    assert signal.has_listeners() is False
+    signal.connect(on_other)
+    assert signal.has_listeners() is True
 
 
 def test_receivers_is_a_list_of_one_entry_per_connection(signal: Signal) -> None:
@@ -318,3 +333,179 @@ def test_class_receiver_is_sync_even_with_async_call(signal: Signal) -> None:
     assert fn is Created
     assert isinstance(result, Created)
     assert result.sender == "s"
+
+
+def test_same_receiver_different_senders_registers_twice(signal: Signal) -> None:
+    """The key is (receiver, sender): two senders are two connections."""
+
+    class A: ...
+
+    class B: ...
+
+    signal.connect(on_any, sender=A)
+    signal.connect(on_any, sender=B)
+    assert len(signal.receivers) == 2
+    assert signal.send(A) == [(on_any, "any")]
+
+
+def test_disconnect_by_dispatch_uid_needs_the_sender(signal: Signal) -> None:
+    """disconnect() builds the same key as connect(): uid and sender."""
+
+    class S: ...
+
+    signal.connect(on_any, sender=S, dispatch_uid="uid")
+    assert signal.disconnect(dispatch_uid="uid") is False
+    assert signal.disconnect(dispatch_uid="uid", sender=S) is True
+    assert signal.receivers == []
+
+
+def test_disconnect_without_receiver_or_uid_is_an_error(signal: Signal) -> None:
+    """disconnect() with nothing to identify the receiver says so."""
+    with pytest.raises(TypeError, match="receiver or its dispatch_uid"):
+        signal.disconnect()
+
+
+def test_reconnect_goes_to_the_end(signal: Signal) -> None:
+    """A receiver connected again after a disconnect runs last."""
+    signal.connect(on_any)
+    signal.connect(on_other)
+    signal.disconnect(on_any)
+    signal.connect(on_any)
+    assert [r for r, _ in signal.send(None)] == [on_other, on_any]
+
+
+def test_generator_function_is_rejected(signal: Signal) -> None:
+    """A generator function would never run its body: rejected."""
+
+    def gen(sender: object, **kwargs: Any) -> Any:
+        yield 1
+
+    with pytest.raises(TypeError, match="generator"):
+        signal.connect(gen)
+
+
+def test_weak_connect_of_non_weakrefable_says_weak_false(signal: Signal) -> None:
+    """A receiver that cannot be weakly referenced gets a hint to use weak=False."""
+
+    class Slotted:
+        __slots__ = ()
+
+        def __call__(self, sender: object, **kwargs: Any) -> str:
+            return "slotted"
+
+    instance = Slotted()
+    with pytest.raises(TypeError, match="weak=False"):
+        signal.connect(instance)
+    signal.connect(instance, weak=False)
+    assert signal.send(None) == [(instance, "slotted")]
+
+
+def test_any_sender_and_sender_receivers_keep_connection_order(
+    signal: Signal,
+) -> None:
+    """Receivers for any sender and for one sender interleave in connection
+    order."""
+
+    class S: ...
+
+    def a(sender: object, **kwargs: Any) -> str:
+        return "a"
+
+    def b(sender: object, **kwargs: Any) -> str:
+        return "b"
+
+    def c(sender: object, **kwargs: Any) -> str:
+        return "c"
+
+    signal.connect(a)
+    signal.connect(b, sender=S)
+    signal.connect(c)
+    assert [r for _, r in signal.send(S)] == ["a", "b", "c"]
+    assert [r for _, r in signal.send(None)] == ["a", "c"]
+
+
+def test_receivers_can_be_saved_and_restored(signal: Signal) -> None:
+    """Django test tooling's mute pattern: save, assign [], restore."""
+    signal.connect(on_any)
+    saved = signal.receivers
+    signal.receivers = []
+    signal.sender_receivers_cache.clear()
+    assert signal.send(None) == []
+    signal.receivers = saved
+    assert signal.send(None) == [(on_any, "any")]
+
+
+def test_describe_gives_name_location_and_flags(signal: Signal) -> None:
+    """describe() reports each live connection for tooling."""
+
+    async def handler(sender: object, **kwargs: Any) -> None: ...
+
+    signal.connect(on_any, priority=2)
+    signal.connect(handler, weak=False, dispatch_uid="h")
+    first, second = signal.describe()
+    assert isinstance(first, ReceiverInfo)
+    assert first.receiver is on_any
+    assert first.name == f"{on_any.__module__}.on_any"
+    assert first.file == __file__
+    assert first.line == on_any.__code__.co_firstlineno
+    assert (first.is_async, first.weak, first.priority) == (False, True, 2)
+    assert (second.is_async, second.weak, second.dispatch_uid) == (
+        True,
+        False,
+        "h",
+    )
+
+
+def test_receiver_decorator_returns_the_function_unchanged(signal: Signal) -> None:
+    """@receiver connects and returns the very same function."""
+
+    def handler(sender: object, **kwargs: Any) -> int:
+        return 1
+
+    assert receiver(signal, weak=False)(handler) is handler
+    assert signal.send(None) == [(handler, 1)]
+
+
+def test_receiver_decorator_connects_for_the_given_sender() -> None:
+    """@receiver takes a list of signals and passes sender/priority through."""
+    one, two = Signal(), Signal()
+
+    class S: ...
+
+    @receiver([one, two], sender=S, weak=False, priority=3)
+    def handler(sender: object, **kwargs: Any) -> str:
+        return "h"
+
+    assert one.send(S) == [(handler, "h")]
+    assert two.send(S) == [(handler, "h")]
+    assert one.send(None) == []
+    assert one.describe()[0].priority == 3
+
+
+def test_partial_of_async_function_is_async(signal: Signal) -> None:
+    """functools.partial of a coroutine function is classified as async."""
+
+    async def handler(sender: object, tag: str, **kwargs: Any) -> str:
+        return tag
+
+    signal.connect(functools.partial(handler, tag="p"), weak=False)
+    assert signal.describe()[0].is_async is True
+
+
+@pytest.mark.skipif(
+    not hasattr(inspect, "markcoroutinefunction"), reason="Python 3.12+"
+)
+def test_a_function_marked_as_a_coroutine_function_is_async() -> None:
+    """inspect.markcoroutinefunction makes a sync function an async receiver."""
+
+    def handler(sender: object, **kwargs: object) -> Any:
+        async def run() -> str:
+            return "ran"
+
+        return run()
+
+    marked = inspect.markcoroutinefunction(handler)  # type: ignore[attr-defined,unused-ignore]
+    signal = Signal()
+    signal.connect(marked)
+    [info] = signal.describe()
+    assert info.is_async

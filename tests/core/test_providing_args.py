@@ -1,5 +1,6 @@
 """Signal(providing_args=[...]): Django's old spelling works, is kept for
-introspection, and is checked on every send in strict or debug mode."""
+introspection, and is checked on every send in strict or debug mode.
+"""
 
 from __future__ import annotations
 
@@ -129,3 +130,26 @@ async def test_debug_warning_points_at_the_awaiting_line(
     with pytest.warns(SignalArgumentsWarning) as caught:
         await getattr(sig, method)(object)
     assert caught[0].filename == __file__
+
+
+def test_old_spelling_works_and_is_kept() -> None:
+    """providing_args is accepted and visible for introspection."""
+    sig = Signal(providing_args=["instance", "created"])
+    sig.connect(handler)
+    assert sig.providing_args == frozenset({"instance", "created"})
+    assert sig.send(sender=object, instance=1, created=True) == [(handler, "handled")]
+    # without strict or debug mode, a mismatch is not checked (Django 3.x behaviour)
+    assert sig.send(sender=object, unexpected=1) == [(handler, "handled")]
+
+
+def test_strict_without_providing_args_is_an_error() -> None:
+    """strict=True needs a declaration to check against."""
+    with pytest.raises(ValueError, match="providing_args"):
+        Signal(strict=True)
+
+
+def test_a_string_is_not_a_list_of_arguments() -> None:
+    """providing_args="instance" would be split into letters: refused."""
+    with pytest.raises(TypeError, match="list of argument names") as info:
+        Signal(providing_args="instance")
+    assert "['instance']" in str(info.value)

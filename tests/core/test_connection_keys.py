@@ -1,6 +1,7 @@
-"""How connections are identified: a function is its own key when held weakly
-(see ``asignal._connection.entry_key``); every way of connecting it must still
-find the same connection, as Django's ``id()`` keys do."""
+"""How connections are identified: every way of connecting, disconnecting and
+restoring a receiver finds the same connection, as Django's ``id()`` keys do, and
+no dispatch_uid is ever mistaken for another key.
+"""
 
 from __future__ import annotations
 
@@ -154,3 +155,28 @@ def test_assigning_a_list_with_dead_entries_leaves_them_out() -> None:
     signal.receivers = saved
     assert signal.live_receivers() == [kept]
     assert len(signal.receivers) == 1
+
+
+def test_a_tuple_dispatch_uid_is_not_mistaken_for_a_uid_and_a_sender() -> None:
+    """A tuple uid ``("uid", id(sender))`` for any sender and the uid ``"uid"``
+    for that sender are two connections, each disconnected on its own."""
+    signal = Signal()
+
+    class Sender:
+        pass
+
+    sender = Sender()
+
+    def a(sender: object, **kwargs: object) -> str:
+        return "a"
+
+    def b(sender: object, **kwargs: object) -> str:
+        return "b"
+
+    signal.connect(a, dispatch_uid=("uid", id(sender)))
+    signal.connect(b, sender=sender, dispatch_uid="uid")
+    assert [r for r, _ in signal.send(sender)] == [a, b]
+    assert signal.disconnect(dispatch_uid="uid", sender=sender)
+    assert [r for r, _ in signal.send(sender)] == [a]
+    assert signal.disconnect(dispatch_uid=("uid", id(sender)))
+    assert signal.send(sender) == []

@@ -1,8 +1,12 @@
-"""send() with sync receivers: calling convention, order, results, errors."""
+"""send() with sync receivers: calling convention, payload, order, results, the
+first failure stopping the send, re-entrancy (async receivers under send():
+test_send_from_sync_code.py; send_robust(): test_robust.py).
+"""
 
 from __future__ import annotations
 
 import threading
+import traceback
 from typing import Any
 
 import pytest
@@ -144,7 +148,7 @@ def test_repr_uses_name() -> None:
 
 
 @pytest.mark.parametrize("method", ["send", "send_robust"])
-def test_sender_given_twice_is_refused(signal: Signal, method: str) -> None:
+def test_send_refuses_the_sender_given_twice(signal: Signal, method: str) -> None:
     """send(A, sender=B) is a caller error, raised even by the robust variant
     (not turned into a failure of every receiver)."""
     called = False
@@ -157,3 +161,114 @@ def test_sender_given_twice_is_refused(signal: Signal, method: str) -> None:
     with pytest.raises(TypeError, match="sender twice"):
         getattr(signal, method)(Model, sender=Model)
     assert not called
+
+
+def test_receivers_get_signal_sender_and_payload(signal: Signal) -> None:
+    """Receivers are called as receiver(signal=..., sender=..., **payload)."""
+    seen: list[dict[str, Any]] = []
+
+    def spy(**kwargs: Any) -> None:
+        seen.append(kwargs)
+
+    signal.connect(spy)
+    signal.send("S", instance=1, created=True)
+    signal.send(sender="T", instance=2, created=False)
+    assert seen == [
+        {"signal": signal, "sender": "S", "instance": 1, "created": True},
+        {"signal": signal, "sender": "T", "instance": 2, "created": False},
+    ]
+
+
+def test_django_docs_receiver_shape(signal: Signal) -> None:
+    """The seed docs' receiver (sender, instance, created, **kwargs) works as is."""
+
+    class MyModel: ...
+
+    def handler(sender: Any, instance: Any, created: bool, **kwargs: Any) -> str:
+        return f"{sender.__name__}:{instance}:{created}"
+
+    signal.connect(handler, sender=MyModel)
+    assert signal.send(sender=MyModel, instance="i", created=True) == [
+        (handler, "MyModel:i:True")
+    ]
+
+
+def test_first_exception_propagates_and_stops(signal: Signal) -> None:
+    """send(): the first exception propagates; later receivers are not called."""
+    calls: list[str] = []
+
+    def first(sender: object, **kwargs: Any) -> None:
+        calls.append("first")
+        raise KeyError("boom")
+
+    def second(sender: object, **kwargs: Any) -> None:
+        calls.append("second")
+
+    signal.connect(first)
+    signal.connect(second)
+    with pytest.raises(KeyError, match="boom"):
+        signal.send(None)
+    assert calls == ["first"]
+
+
+def test_receiver_may_send_again(signal: Signal) -> None:
+    """Re-entrant sends of the same signal work (no lock is held while calling)."""
+    depth: list[int] = []
+
+    def recurse(sender: object, n: int, **kwargs: Any) -> int:
+        depth.append(n)
+        if n < 3:
+            signal.send(sender, n=n + 1)
+        return n
+
+    signal.connect(recurse)
+    assert signal.send(None, n=0) == [(recurse, 0)]
+    assert depth == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("named", [{}, {"payload": 1}])
+def test_a_receivers_type_error_propagates_with_its_traceback(
+    named: dict[str, Any],
+) -> None:
+    signal = Signal()
+    calls: list[str] = []
+
+    def ok(**kwargs: Any) -> None:
+        calls.append("ok")
+
+    def broken(**kwargs: Any) -> None:
+        calls.append("broken")
+        raise TypeError("bad operand in broken")
+
+    def after(**kwargs: Any) -> None:
+        calls.append("after")
+
+    for fn in (ok, broken, after):
+        signal.connect(fn)
+    with pytest.raises(TypeError, match="bad operand in broken") as raised:
+        signal.send(None, **named)
+    assert calls == ["ok", "broken"]
+    frames = [frame.name for frame in traceback.extract_tb(raised.value.__traceback__)]
+    assert frames[-1] == "broken"
+
+
+def test_a_receiver_missing_an_argument_fails_clearly() -> None:
+    """A receiver the payload does not fit raises Python's own TypeError at the
+    call, which is not swallowed as if the receiver had been collected."""
+    signal = Signal()
+    calls: list[str] = []
+
+    def first(**kwargs: Any) -> None:
+        calls.append("first")
+
+    def needs_instance(*, instance: object, **kwargs: Any) -> None:
+        calls.append("needs_instance")
+
+    def last(**kwargs: Any) -> None:
+        calls.append("last")
+
+    for fn in (first, needs_instance, last):
+        signal.connect(fn)
+    with pytest.raises(TypeError, match="instance"):
+        signal.send(None, created=True)
+    assert calls == ["first"]

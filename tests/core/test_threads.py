@@ -1,5 +1,6 @@
 """Thread safety under concurrent connect/disconnect/send, and re-entrancy: a
-receiver that changes the connections during a send does not disturb it."""
+receiver that changes the connections during a send does not disturb it.
+"""
 
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ def test_concurrent_connect_disconnect_send(signal: Signal) -> None:
     assert _run_threads(8, worker) == []
     assert stable_calls == 8 * 300 * 2
     assert len(signal.receivers) == 1
+    assert signal.live_receivers(None) == [stable]
 
 
 def test_concurrent_weak_receivers_dying_while_sending(signal: Signal) -> None:
@@ -210,3 +212,30 @@ async def test_sends_from_many_threads_and_tasks_at_once(signal: Signal) -> None
             tg.start_soon(via_task, value)
             tg.start_soon(anyio.to_thread.run_sync, via_thread, 100 + value)
     assert failures == []
+
+
+def test_send_snapshot_is_not_disturbed_by_other_threads(signal: Signal) -> None:
+    """A send in progress calls exactly the receivers it started with, even if
+    another thread disconnects one of them meanwhile."""
+    entered = threading.Event()
+    release = threading.Event()
+    calls: list[str] = []
+
+    def blocker(sender: object, **kwargs: Any) -> None:
+        entered.set()
+        release.wait(5)
+        calls.append("blocker")
+
+    def second(sender: object, **kwargs: Any) -> None:
+        calls.append("second")
+
+    signal.connect(blocker)
+    signal.connect(second)
+    thread = threading.Thread(target=signal.send, args=(None,))
+    thread.start()
+    assert entered.wait(5)
+    signal.disconnect(second)
+    release.set()
+    thread.join(5)
+    assert calls == ["blocker", "second"]
+    assert signal.live_receivers(None) == [blocker]

@@ -1,4 +1,6 @@
-"""The public surface of ``asignal``: ``__all__`` is honest and complete."""
+"""The public surface of ``asignal``: ``__all__`` is honest and complete, and the
+public objects name the public module (import cost: test_guards.py).
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """Context variables: receivers see the caller's context, and what they set flows
 back to the caller in call order when the send ends, on every path (sync send,
-send with async receivers, asend's fast path, threads, inline, robust)."""
+send with async receivers, asend with one or several receivers, threads, inline,
+robust, receivers finishing in the sending task or as tasks).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +16,13 @@ import pytest
 
 from asignal import Signal
 
+pytestmark = pytest.mark.anyio
+
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
 counter: contextvars.ContextVar[int] = contextvars.ContextVar("counter", default=0)
 winner: contextvars.ContextVar[str] = contextvars.ContextVar("winner", default="")
+other: contextvars.ContextVar[str] = contextvars.ContextVar("other")
+var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
 
 
 def sync_reader(sender: object, **kwargs: Any) -> str:
@@ -75,7 +81,6 @@ def test_send_with_async_receivers_on_kept_loop(method: str) -> None:
     _fresh_context().run(run)
 
 
-@pytest.mark.anyio
 async def test_send_from_worker_thread_returns_context() -> None:
     """From an anyio worker thread, async receivers on the host loop see the
     thread's context and their changes come back to that thread."""
@@ -116,7 +121,6 @@ def _mixed(sig: Signal) -> None:
     sig.connect(sync_reader, inline=True, dispatch_uid="inline")
 
 
-@pytest.mark.anyio
 @pytest.mark.parametrize("method", ["asend", "asend_robust"])
 @pytest.mark.parametrize(
     ("setup", "expected"),
@@ -145,7 +149,6 @@ async def test_asend_sees_and_returns_context(
     assert counter.get() == expected
 
 
-@pytest.mark.anyio
 async def test_concurrent_receivers_are_isolated_and_merged_in_call_order() -> None:
     """Two concurrent receivers do not see each other's writes; the caller ends
     with the value of the later one in call order, even if it finished first."""
@@ -173,10 +176,9 @@ async def test_concurrent_receivers_are_isolated_and_merged_in_call_order() -> N
     assert winner.get() == "second"
 
 
-@pytest.mark.anyio
 async def test_changes_flow_back_even_when_the_send_fails() -> None:
     """A receiver that sets a variable and fails still leaves its change, on the
-    fast path and on the general path alike."""
+    a receiver alone and beside another alike."""
     for extra in (False, True):
         sig = Signal()
 
@@ -194,7 +196,6 @@ async def test_changes_flow_back_even_when_the_send_fails() -> None:
         assert winner.get() == "failed-receiver"
 
 
-@pytest.mark.anyio
 async def test_receiver_changes_do_not_leak_into_other_tasks() -> None:
     """Changes come back to the sending task only, not to a sibling task."""
     sig = Signal()
@@ -218,3 +219,101 @@ async def test_receiver_changes_do_not_leak_into_other_tasks() -> None:
         sent.set()
     assert winner.get() == "from-receiver"
     assert sibling_saw == ["caller"]
+
+
+async def test_changes_flow_back_in_call_order_not_finishing_order(
+    signal: Signal,
+) -> None:
+    """Several receivers: each one's changes reach the caller; the later receiver
+    in call order wins, whoever finished last."""
+    second_done = anyio.Event()
+
+    async def first(sender: object, **kwargs: Any) -> None:
+        await second_done.wait()  # finishes last
+        request_id.set("first")
+        other.set("only-first")
+
+    async def second(sender: object, **kwargs: Any) -> None:
+        request_id.set("second")
+        second_done.set()
+
+    def threaded(sender: object, **kwargs: Any) -> None:
+        other.set("thread")  # later in call order than first: wins
+
+    signal.connect(first)
+    signal.connect(second)
+    signal.connect(threaded)
+    with anyio.fail_after(5):
+        await signal.asend(None)
+    assert request_id.get() == "second"
+    assert other.get() == "thread"
+
+
+async def test_other_receivers_changes_flow_back_when_one_fails(signal: Signal) -> None:
+    """A receiver's context changes reach the caller even if another one fails."""
+
+    async def setter(sender: object, **kwargs: Any) -> None:
+        request_id.set("set-before-failure")
+
+    def failing(sender: object, **kwargs: Any) -> None:
+        raise ValueError("no")
+
+    signal.connect(setter)
+    signal.connect(failing, inline=True)
+    request_id.set("caller")
+    with pytest.raises(ValueError, match="no"):
+        await signal.asend(None)
+    assert request_id.get() == "set-before-failure"
+
+
+def test_blocking_send_changes_flow_back(signal: Signal) -> None:
+    """send(): a sync receiver's change and an async receiver's change both reach
+    the calling thread."""
+
+    def sync(sender: object, **kwargs: Any) -> None:
+        request_id.set("sync")
+
+    async def a(sender: object, **kwargs: Any) -> str:
+        other.set("async")
+        return request_id.get()
+
+    signal.connect(sync)
+    signal.connect(a)
+
+    def run() -> tuple[str, str, Any]:
+        results = signal.send(None)
+        return request_id.get(), other.get(), results[1][1]
+
+    ctx = contextvars.copy_context()
+    assert ctx.run(run) == ("sync", "async", "sync")
+
+
+async def test_context_is_the_same_on_both_paths(signal: Signal) -> None:
+    """Inline and task receivers each start from the caller's context and their
+    changes flow back in call order."""
+    gate = anyio.Event()
+
+    async def inline_setter(sender: object, **kwargs: Any) -> str:
+        seen = var.get()
+        var.set("inline")
+        return seen
+
+    async def parked(sender: object, **kwargs: Any) -> str:
+        seen = var.get()
+        await gate.wait()
+        var.set("parked")
+        return seen
+
+    async def task(sender: object, **kwargs: Any) -> str:
+        seen = var.get()
+        gate.set()
+        return seen
+
+    signal.connect(inline_setter)
+    signal.connect(parked)
+    signal.connect(task)
+    var.set("caller")
+    with anyio.fail_after(5):
+        results = await signal.asend(None)
+    assert [r for _, r in results] == ["caller", "caller", "caller"]
+    assert var.get() == "parked"
