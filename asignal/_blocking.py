@@ -85,16 +85,22 @@ def _run_on_kept_loop(func: Callable[[], Coroutine[Any, Any, T]]) -> T:
         task.add_done_callback(lambda _: done.set())
         tasks.append(task)
 
-    def cancel() -> None:  # queued after start(), so the task exists
-        tasks[0].cancel()
+    def cancel() -> None:
+        # Callbacks run in the order they were queued: if start() was queued at all,
+        # it has run by now. If it was not (interrupted while queueing it), nothing
+        # runs and there is nothing to wait for.
+        if tasks:
+            tasks[0].cancel()
+        else:
+            done.set()
 
-    loop.call_soon_threadsafe(start)
     try:
+        loop.call_soon_threadsafe(start)
         done.wait()
     except BaseException:
-        loop.call_soon_threadsafe(cancel)
         while True:
             try:
+                loop.call_soon_threadsafe(cancel)
                 done.wait()
                 break
             except BaseException:
