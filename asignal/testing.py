@@ -81,9 +81,11 @@ class SignalRecorder:
         self._lock = threading.Lock()
         self._records: list[SentSignal] = []
 
-    def _observe(
+    def observe(
         self, signal: Signal, sender: object, kwargs: dict[str, Any], method: str
     ) -> None:
+        """The hook :func:`capture_signals` installs: record one send if it is of a
+        captured signal. Called by asignal for each send; tests read the records."""
         if self._signals and signal not in self._signals:
             return
         record = SentSignal(signal, sender, dict(kwargs), method)
@@ -239,11 +241,11 @@ class capture_signals(_SyncAsyncContext[SignalRecorder]):
         self.recorder = SignalRecorder(signals)
 
     def __enter__(self) -> SignalRecorder:
-        _hooks.add_observer(self.recorder._observe)  # pyright: ignore[reportPrivateUsage]
+        _hooks.add_observer(self.recorder.observe)
         return self.recorder
 
     def __exit__(self, *exc_info: object) -> None:
-        _hooks.remove_observer(self.recorder._observe)  # pyright: ignore[reportPrivateUsage]
+        _hooks.remove_observer(self.recorder.observe)
 
 
 class mute:

@@ -11,7 +11,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 import pytest
-from _asgi_support import (
+from starlette.requests import ClientDisconnect, Request
+
+import asignal.signals as builtin
+from asignal.asgi import ASGIApp, Message, Receive, Scope, Send, SignalMiddleware
+from tests.asgi.conftest import (
     Driver,
     Recorder,
     connected,
@@ -19,10 +23,6 @@ from _asgi_support import (
     http_scope,
     starlette_app,
 )
-from starlette.requests import ClientDisconnect, Request
-
-import asignal.signals as builtin
-from asignal.asgi import ASGIApp, Message, Receive, Scope, Send, SignalMiddleware
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -538,7 +538,7 @@ async def test_constructor_rejects_bad_arguments() -> None:
 
 def test_logging_uses_the_asignal_logger() -> None:
     """The integration logs on the 'asignal' logger, like the core."""
-    import asignal._asgi_request as request_module
+    import asignal.asgi._request as request_module
 
     assert request_module.logger is logging.getLogger("asignal")
 

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import logging
 import math
+from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from . import signals
-from ._asgi_background import BackgroundSends
-from ._asgi_handoff import RequestSends, request_sends
-from ._asgi_types import STATE_KEY, ASGIApp, Message, Receive, Scope, Send
-from ._discovery import autodiscover
+from .. import signals
+from .._discovery import autodiscover
+from ._background import BackgroundSends
+from ._handoff import RequestSends, request_sends
+from ._types import STATE_KEY, ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -113,7 +114,7 @@ async def run_lifespan(
     owner = BackgroundSends(**background)
     # The app's lifespan task, and the receivers of the lifespan signals, inherit
     # this: send_after_response() there queues on the owner at once.
-    token = request_sends.set(RequestSends(owner, ended=True))
+    token = request_sends.set(RequestSends(owner))
     try:
         async with anyio.create_task_group() as tg:
             try:
@@ -144,15 +145,11 @@ async def _serve(
     send: Send,
     discover: tuple[str, ...],
 ) -> None:
-    await owner.__aenter__()
-    owner_open = True
-
-    async def close_owner() -> None:
-        nonlocal owner_open
-        owner_open = False
-        await owner.__aexit__(None, None, None)
-
-    try:
+    # Leaving the stack closes the owner with the exception that ends this block,
+    # if any; close_owner() closes it earlier, where the order needs it.
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(owner)
+        close_owner = stack.aclose
         state = scope.get("state")
         if state is not None:
             state[STATE_KEY] = owner
@@ -231,8 +228,3 @@ async def _serve(
             await send({"type": "lifespan.shutdown.failed", "message": failure})
         else:
             await send({"type": "lifespan.shutdown.complete"})
-    except BaseException as exc:
-        if owner_open:
-            owner_open = False
-            await owner.__aexit__(type(exc), exc, exc.__traceback__)
-        raise

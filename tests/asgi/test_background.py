@@ -10,14 +10,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 import pytest
-from _asgi_support import (
-    REQUEST_SIGNALS,
-    Recorder,
-    connected,
-    fastapi_app,
-    order_placed,
-    starlette_app,
-)
 from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse, Response
@@ -37,6 +29,14 @@ from asignal.asgi import (
     send_after_response,
 )
 from asignal.signals import lifespan_startup as builtin_startup
+from tests.asgi.conftest import (
+    REQUEST_SIGNALS,
+    Recorder,
+    connected,
+    fastapi_app,
+    order_placed,
+    starlette_app,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -438,13 +438,11 @@ async def test_request_ending_after_the_owner_closed(
 ) -> None:
     """Sends a request reserved, when it ends after the owner closed, are counted
     as abandoned and logged, not lost silently."""
-    from asignal._asgi_handoff import RequestSends
-
     async with BackgroundSends() as owner:
-        sends = RequestSends(owner)
-        sends.add(order_placed, "shop", {"order_id": 1})
+        held = owner.hold_for_request()
+        held.add(order_placed, "shop", {"order_id": 1})
         assert owner.statistics().reserved == 1
-    sends.end()
+    held.release()
     stats = owner.statistics()
     assert (stats.reserved, stats.abandoned, stats.delivered) == (0, 1, 0)
     assert any(

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from . import signals
-from ._asgi_handoff import RequestSends, find_owner, request_sends
+from .. import signals
+from ._handoff import RequestSends, find_owner, request_sends
 
 if TYPE_CHECKING:
-    from ._asgi_types import ASGIApp, Message, Receive, Scope, Send
-    from ._signal import Signal
+    from .._signal import Signal
+    from ._types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["handle_connection"]
 
@@ -143,10 +143,9 @@ async def handle_connection(
     """Run *app* for one connection and send the request signals around it."""
     tracker = _Tracker()
     owner, why_none = find_owner(scope)
-    sends = RequestSends(owner, why_none=why_none)
+    held = None if owner is None else owner.hold_for_request()
+    sends = RequestSends(owner, held=held, why_none=why_none)
     token = request_sends.set(sends)
-    if owner is not None:
-        owner._request_began()  # pyright: ignore[reportPrivateUsage]
     try:
         await _emit(signals.request_started, robust, sender, scope=scope)
         try:
@@ -192,5 +191,3 @@ async def handle_connection(
         finally:
             sends.end()
             request_sends.reset(token)
-            if owner is not None:
-                owner._request_ended()  # pyright: ignore[reportPrivateUsage]

@@ -3,7 +3,7 @@ real clients (httpx over sockets, the websockets client).
 
 These tests are synchronous and run on asyncio only: uvicorn runs its server on
 an asyncio loop (it has no trio support), in a thread of its own here. The same
-behaviour is covered on both backends in process by the other test_asgi_* files.
+behaviour is covered on both backends in process by the other tests in this folder.
 """
 
 from __future__ import annotations
@@ -18,7 +18,13 @@ import anyio
 import httpx
 import pytest
 import uvicorn
-from _asgi_support import (
+from starlette.applications import Starlette
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect as ws_connect
+
+import asignal.signals as builtin
+from asignal.asgi import ASGIApp, Receive, Scope, Send, SignalMiddleware
+from tests.asgi.conftest import (
     ALL_SIGNALS,
     Recorder,
     connected,
@@ -26,12 +32,6 @@ from _asgi_support import (
     order_placed,
     starlette_app,
 )
-from starlette.applications import Starlette
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import connect as ws_connect
-
-import asignal.signals as builtin
-from asignal.asgi import ASGIApp, Receive, Scope, Send, SignalMiddleware
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
