@@ -56,7 +56,11 @@ app's own startup completed and before the server is told; a receiver's failure 
 reported as ``lifespan.startup.failed`` with its message (the app then gets its
 shutdown). ``lifespan_shutdown(scope=...)`` is sent before the app's own shutdown,
 with ``asend_robust`` so that every receiver gets to clean up; failures are logged
-and reported as ``lifespan.shutdown.failed`` after the app shut down. An app
+and reported as ``lifespan.shutdown.failed`` after the app shut down. After either
+message the middleware raises the (first) receiver's exception, as Starlette does:
+servers read the message (uvicorn logs it and exits with code 3 after a failed
+startup), test harnesses that watch only the app (``asgi_lifespan``'s
+``LifespanManager``) get the exception at once. An app
 without lifespan support is left out and the middleware answers the server itself.
 The lifespan also opens a :class:`BackgroundSends` owner, publishes it in the
 lifespan state as ``"asignal.background"`` and drains it after ``lifespan_shutdown``

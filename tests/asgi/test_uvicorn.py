@@ -9,9 +9,12 @@ behaviour is covered on both backends in process by the other tests in this fold
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -374,3 +377,35 @@ def test_server_shutdown_cancels_a_request_in_flight(rec: Recorder) -> None:
         "aborted": False,
         "close_code": None,
     }
+
+
+def test_startup_receiver_failure_exits_uvicorn_with_code_3(tmp_path: Path) -> None:
+    """Under the uvicorn command, a lifespan_startup receiver's failure ends the
+    server with exit code 3 and logs the receiver's message, once, without the
+    'Exception in lifespan protocol' noise (the middleware raises only after it
+    reported lifespan.startup.failed)."""
+    (tmp_path / "failing_startup_app.py").write_text(
+        "from starlette.applications import Starlette\n"
+        "from asignal import receiver\n"
+        "from asignal.asgi import SignalMiddleware\n"
+        "from asignal.signals import lifespan_startup\n\n"
+        "@receiver(lifespan_startup)\n"
+        "def connect_cache(sender, **kwargs):\n"
+        "    raise ConnectionError('cache unreachable')\n\n"
+        "app = SignalMiddleware(Starlette())\n"
+    )
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "uvicorn", "failing_startup_app:app"),
+            *("--host", "127.0.0.1", "--port", "0", "--lifespan", "on"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    message = "lifespan_startup receiver failed: ConnectionError: cache unreachable"
+    assert result.stderr.count(message) == 1, result.stderr
+    assert "Exception in 'lifespan' protocol" not in result.stderr
