@@ -21,6 +21,7 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
+from .._integration import check_send
 from .._signal import Signal
 
 if TYPE_CHECKING:
@@ -356,6 +357,8 @@ class BackgroundSends:
         Thread-safe: from a worker thread (a sync endpoint or receiver), the send is
         queued on the owner's event loop, and this waits for that.
 
+        :raises TypeError: ``signal.send(sender, **kwargs)`` would refuse these
+            arguments (checked here, so the error reaches the caller).
         :raises BackgroundBufferFull: *max_buffer* sends are already waiting.
         :raises RuntimeError: the owner is not open (not entered yet, or closed;
             while it drains at exit it still accepts sends).
@@ -391,12 +394,16 @@ class BackgroundSends:
     def _make_job(
         self, signal: Signal, sender: object, kwargs: dict[str, Any], method: str
     ) -> Job:
+        """The send as a job, checked now as ``signal.send()`` checks it (argument
+        names, a strict signal's ``providing_args``, the sender given twice), so
+        that a bad send fails in the caller, not later in the background."""
         given = cast("object", signal)
         if not isinstance(given, Signal):
             raise TypeError(
                 f"A background send takes the Signal first, then the sender; got "
                 f"{signal!r}. Call it as {method}(my_signal, sender, **kwargs)."
             )
+        check_send(signal, sender, kwargs, method)
         return Job(signal, sender, kwargs, copy_context())
 
     def _check_room(self) -> None:

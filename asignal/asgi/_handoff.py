@@ -97,6 +97,9 @@ def send_after_response(signal: Signal, sender: object, /, **kwargs: Any) -> Non
     Called outside a request (the lifespan, or a delivery already running in the
     background), the send is queued at once.
 
+    :raises TypeError: ``signal.send(sender, **kwargs)`` would refuse these
+        arguments (a keyword named ``sender`` or ``signal``, or a strict signal's
+        ``providing_args`` not matched): checked at hand-over, in the request.
     :raises NoBackgroundOwnerError: no lifespan-owned :class:`BackgroundSends` is
         reachable from here (the message says why and how to fix it).
     :raises BackgroundBufferFull: the owner's buffer is full; nothing waits.

@@ -21,12 +21,21 @@ import anyio
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from starlette.applications import Starlette
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 import asignal.signals as builtin
-from asignal.asgi import ASGIApp, Receive, Scope, Send, SignalMiddleware
+from asignal import Signal
+from asignal.asgi import (
+    ASGIApp,
+    Receive,
+    Scope,
+    Send,
+    SignalMiddleware,
+    send_after_response,
+)
 from tests.asgi.conftest import (
     ALL_SIGNALS,
     Recorder,
@@ -409,3 +418,30 @@ def test_startup_receiver_failure_exits_uvicorn_with_code_3(tmp_path: Path) -> N
     message = "lifespan_startup receiver failed: ConnectionError: cache unreachable"
     assert result.stderr.count(message) == 1, result.stderr
     assert "Exception in 'lifespan' protocol" not in result.stderr
+
+
+def test_bad_send_after_response_fails_the_request(rec: Recorder) -> None:
+    """Over real HTTP, send_after_response() with arguments that signal.send()
+    refuses fails the request itself (500, got_request_exception with the
+    TypeError), in a sync and an async endpoint; nothing is delivered later."""
+    strict = Signal(name="tests.strict", providing_args=["order_id"], strict=True)
+    app = FastAPI()
+
+    @app.get("/async")
+    async def async_endpoint() -> dict[str, int]:
+        send_after_response(order_placed, "shop", order_id=1, sender="again")
+        return {}
+
+    @app.get("/sync")
+    def sync_endpoint() -> dict[str, int]:
+        send_after_response(strict, "shop", oops=1)
+        return {}
+
+    with serve(SignalMiddleware(app)) as host:
+        assert httpx.get(f"http://{host}/async").status_code == 500
+        assert httpx.get(f"http://{host}/sync").status_code == 500
+    errors = [str(kw["exception"]) for kw in rec.of("got_request_exception")]
+    assert len(errors) == 2
+    assert "sender twice" in errors[0]
+    assert "oops" in errors[1]
+    assert rec.of("order_placed") == []
