@@ -26,12 +26,18 @@ For each ``http`` and ``websocket`` connection, in this order:
     Starlette's background tasks, after an error, after a client abort. ``status``
     is the HTTP status sent (None if none was); ``response_complete`` says the
     final body (or trailers, or ``pathsend``) went out; ``aborted`` says the client
-    went away first (a disconnect before completion, or ``send`` raising
-    ``OSError``). For websockets, ``status`` is set only when the handshake got an
-    HTTP answer (403 for a close before accept, or a denial response),
-    ``close_code`` is the code of the app's close or of the client's disconnect, and
-    ``response_complete`` means the app closed the connection; for HTTP
-    ``close_code`` is None.
+    went away first: the app (or a Starlette helper) read ``http.disconnect``
+    before completion, ``send`` raised ``OSError`` (ASGI 2.4), or, for a
+    request with no body left to read, the server had a disconnect ready when
+    the final message was about to go out (uvicorn, and other servers whose
+    ``receive()`` returns a ready message without waiting). It cannot see a
+    client that left while a request body the app never read is pending, nor
+    one on a server whose ``receive()`` always suspends first (memory channels
+    on trio); there ``aborted`` stays False. For websockets, ``status`` is set
+    only when the handshake got an HTTP answer (403 for a close before accept,
+    or a denial response), ``close_code`` is the code of the app's close or of
+    the client's disconnect, and ``response_complete`` means the app closed the
+    connection; for HTTP ``close_code`` is None.
 
 The signals are sent with ``asend`` (``asend_robust`` with ``robust=True``): async
 receivers are awaited concurrently, sync receivers run in worker threads.

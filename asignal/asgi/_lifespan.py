@@ -121,6 +121,7 @@ async def run_lifespan(
     # The app's lifespan task, and the receivers of the lifespan signals, inherit
     # this: send_after_response() there queues on the owner at once.
     token = request_sends.set(RequestSends(owner))
+    failure: BaseException | None = None
     try:
         async with anyio.create_task_group() as tg:
             try:

@@ -23,6 +23,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
@@ -445,3 +446,41 @@ def test_bad_send_after_response_fails_the_request(rec: Recorder) -> None:
     assert "sender twice" in errors[0]
     assert "oops" in errors[1]
     assert rec.of("order_placed") == []
+
+
+@pytest.mark.parametrize("endpoint_kind", ["async", "sync"])
+def test_client_gone_before_a_plain_response(rec: Recorder, endpoint_kind: str) -> None:
+    """A client that closes its socket at 0.1 s while the endpoint (async or sync)
+    takes 0.5 s to return a PlainTextResponse: request_finished reports the
+    abort (uvicorn drops the response and the app never calls receive())."""
+    app = FastAPI()
+
+    @app.get("/slow-async", response_class=PlainTextResponse)
+    async def slow_async() -> str:
+        await anyio.sleep(0.5)
+        rec.note("endpoint returned")
+        return "late"
+
+    @app.get("/slow-sync", response_class=PlainTextResponse)
+    def slow_sync() -> str:
+        time.sleep(0.5)
+        rec.note("endpoint returned")
+        return "late"
+
+    with serve(SignalMiddleware(app)) as host:
+        address, port = host.split(":")
+        with socket.create_connection((address, int(port))) as client:
+            client.sendall(
+                f"GET /slow-{endpoint_kind} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+            )
+            time.sleep(0.1)
+        rec.wait_for("request_finished")
+    assert rec.names().index("endpoint returned") < rec.names().index(
+        "request_finished"
+    )
+    assert finished(rec) == {
+        "status": 200,
+        "response_complete": False,
+        "aborted": True,
+        "close_code": None,
+    }
