@@ -315,19 +315,30 @@ class mute:
 
 class connected_to(_SyncAsyncContext[F]):
     """Connect *receiver* to *signal* (strongly) for the length of the block, and
-    disconnect it on exit, even when the block raises. Yields the receiver."""
+    leave the signal as it was found on exit, even when the block raises. Yields
+    the receiver.
+
+    If *receiver* was already connected for *sender* (the app's own connection),
+    connecting changes nothing and leaving the block keeps that connection; only
+    a connection this block made is removed.
+    """
 
     def __init__(self, receiver: F, signal: Signal, sender: object = None) -> None:
         self._receiver = receiver
         self._signal = signal
         self._sender = sender
+        self._made: list[bool] = []  # per nested entry: whether it connected
 
     def __enter__(self) -> F:
+        before = {connection.key for connection in self._signal.receivers}
         self._signal.connect(self._receiver, sender=self._sender, weak=False)
+        after = {connection.key for connection in self._signal.receivers}
+        self._made.append(bool(after - before))
         return self._receiver
 
     def __exit__(self, *exc_info: object) -> None:
-        self._signal.disconnect(self._receiver, sender=self._sender)
+        if self._made.pop():
+            self._signal.disconnect(self._receiver, sender=self._sender)
 
 
 class isolated(_SyncAsyncContext[None]):
