@@ -330,10 +330,16 @@ class connected_to(_SyncAsyncContext[F]):
         self._made: list[bool] = []  # per nested entry: whether it connected
 
     def __enter__(self) -> F:
-        before = {connection.key for connection in self._signal.receivers}
+        # connect() keys a connection without dispatch_uid by receiver and sender:
+        # one with both already there makes it change nothing.
+        found = any(
+            info.dispatch_uid is None
+            and info.sender is self._sender
+            and info.receiver == self._receiver
+            for info in self._signal.describe()
+        )
         self._signal.connect(self._receiver, sender=self._sender, weak=False)
-        after = {connection.key for connection in self._signal.receivers}
-        self._made.append(bool(after - before))
+        self._made.append(not found)
         return self._receiver
 
     def __exit__(self, *exc_info: object) -> None:

@@ -286,8 +286,9 @@ class TestConnectedToAndIsolated:
         assert signal.describe() == before
 
     def test_connected_to_removes_only_what_it_added(self, signal: Signal) -> None:
-        """Connected for one sender while the app's connection is for any sender:
-        the block's own connection goes, the app's stays."""
+        """Connected under another key than the app's connection (another sender,
+        or the app's has a dispatch_uid): the block's own connection goes, the
+        app's stays."""
 
         class S: ...
 
@@ -295,6 +296,11 @@ class TestConnectedToAndIsolated:
         with connected_to(noop, signal, sender=S):
             assert len(signal.receivers) == 2
         assert [info.sender for info in signal.describe()] == [None]
+        signal.disconnect(noop)
+        signal.connect(noop, dispatch_uid="app")  # another key: the block adds its own
+        with connected_to(noop, signal):
+            assert len(signal.receivers) == 2
+        assert [info.dispatch_uid for info in signal.describe()] == ["app"]
 
     def test_isolated_restores_given_signals(self, signal: Signal) -> None:
         """isolated(sig) puts back exactly the receivers it had."""
