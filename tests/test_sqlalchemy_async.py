@@ -14,7 +14,14 @@ from typing import Any
 
 import anyio
 import pytest
-from _sqlalchemy_support import (
+from sqlalchemy import create_engine, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.orm import Session
+
+import asignal.sqlalchemy
+from asignal.signals import post_save, pre_save
+from asignal.testing import connected_to
+from tests._sqlalchemy_support import (
     ASYNC_KINDS,
     Audit,
     Comment,
@@ -24,14 +31,7 @@ from _sqlalchemy_support import (
     make_database,
     postgres,
 )
-from conftest import require_service
-from sqlalchemy import create_engine, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
-from sqlalchemy.orm import Session
-
-import asignal.sqlalchemy
-from asignal.signals import post_save, pre_save
-from asignal.testing import connected_to
+from tests.conftest import require_service
 
 __all__ = ["installed", "postgres"]  # fixtures
 
@@ -185,7 +185,7 @@ async def test_robust_mode_logs_async_receiver_failures(
     async def refuse(sender: type, **kwargs: Any) -> None:
         raise Refused("logged")
 
-    from _sqlalchemy_support import Base
+    from tests._sqlalchemy_support import Base
 
     asignal.sqlalchemy.install(Base, robust=True)  # replaces the options
     with (
@@ -204,7 +204,7 @@ async def test_robust_mode_logs_async_receiver_failures(
 
 @pytest.fixture
 def sync_engine(tmp_path: Any, installed: None) -> Iterator[Any]:
-    from _sqlalchemy_support import Base
+    from tests._sqlalchemy_support import Base
 
     engine = create_engine(f"sqlite:///{tmp_path}/plain.db")
     Base.metadata.create_all(engine)

@@ -12,7 +12,14 @@ from contextlib import ExitStack
 from typing import Any
 
 import pytest
-from _sqlalchemy_support import (
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session
+
+import asignal.sqlalchemy
+from asignal.signals import m2m_changed, post_save, pre_delete, pre_save
+from asignal.testing import connected_to
+from tests._sqlalchemy_support import (
     Audit,
     Author,
     Comment,
@@ -29,13 +36,6 @@ from _sqlalchemy_support import (
     post_tags,
     postgres,
 )
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import Session
-
-import asignal.sqlalchemy
-from asignal.signals import m2m_changed, post_save, pre_delete, pre_save
-from asignal.testing import connected_to
 
 __all__ = ["db", "installed", "journal", "postgres"]  # fixtures
 

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 import pytest
-from _asgi_support import (
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+import asignal.signals as builtin
+from asignal.asgi import ASGIApp, Message, Receive, Scope, Send, SignalMiddleware
+from tests.asgi.conftest import (
     Driver,
     Recorder,
     connected,
@@ -19,10 +26,6 @@ from _asgi_support import (
     http_scope,
     starlette_app,
 )
-from starlette.requests import ClientDisconnect, Request
-
-import asignal.signals as builtin
-from asignal.asgi import ASGIApp, Message, Receive, Scope, Send, SignalMiddleware
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -349,6 +352,93 @@ async def test_disconnect_after_complete_response_is_not_an_abort(
     }
 
 
+class LeftClient:
+    """A server's receive() for a client that has left, as uvicorn's behaves: the
+    request's (empty) body message if the app has not read it, then
+    http.disconnect for ever, each returned without waiting. Its send() drops
+    every message, as uvicorn does after a disconnect."""
+
+    def __init__(self, body_unread: bool = True) -> None:
+        self.messages: list[Message] = (
+            [{"type": "http.request", "body": b"", "more_body": False}]
+            if body_unread
+            else []
+        )
+        self.dropped: list[Message] = []
+
+    async def receive(self) -> Message:
+        if self.messages:
+            return self.messages.pop(0)
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        self.dropped.append(message)
+
+
+async def test_client_gone_before_a_response_the_app_never_read_for(
+    rec: Recorder,
+) -> None:
+    """A client that left while the app prepared a plain response (the app never
+    calls receive(), the server drops what it sends) is reported as aborted, with
+    the status the app sent and response_complete=False."""
+    endpoint = Starlette(routes=[Route("/", lambda request: PlainTextResponse("x"))])
+    client = LeftClient()
+    await SignalMiddleware(endpoint)(http_scope("/"), client.receive, client.send)
+    assert finished_kwargs(rec) == {
+        "status": 200,
+        "response_complete": False,
+        "aborted": True,
+        "close_code": None,
+    }
+    assert [m["type"] for m in client.dropped] == [
+        "http.response.start",
+        "http.response.body",
+    ]
+
+
+async def test_messages_read_to_see_a_disconnect_reach_the_app(rec: Recorder) -> None:
+    """The body message read while looking for a disconnect is given to the app's
+    next receive(), then the disconnect: the app sees what the server sent, in
+    the same order."""
+    seen: list[Message] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+        seen.extend([await receive(), await receive(), await receive()])
+
+    client = LeftClient()
+    await SignalMiddleware(app)(http_scope("/"), client.receive, client.send)
+    assert seen == [
+        {"type": "http.request", "body": b"", "more_body": False},
+        {"type": "http.disconnect"},
+        {"type": "http.disconnect"},
+    ]
+    assert finished_kwargs(rec)["aborted"] is True
+
+
+async def test_an_unread_request_body_is_never_read_by_the_middleware(
+    rec: Recorder,
+) -> None:
+    """With a request body the app has not read, the middleware reads nothing
+    (it would have to buffer the body), so such an abort stays unseen."""
+    calls: list[str] = []
+
+    async def receive() -> Message:
+        calls.append("receive")
+        return {"type": "http.disconnect"}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    scope = http_scope("/upload", "POST")
+    scope["headers"].append((b"content-length", b"5"))
+    await SignalMiddleware(app)(scope, receive, LeftClient().send)
+    assert calls == []
+    assert finished_kwargs(rec)["aborted"] is False
+
+
 async def test_send_raising_oserror_is_an_abort(rec: Recorder) -> None:
     """An ASGI 2.4 server's send() raising OSError mid-stream makes aborted=True and
     is not reported as the app's exception (it still propagates)."""
@@ -538,7 +628,7 @@ async def test_constructor_rejects_bad_arguments() -> None:
 
 def test_logging_uses_the_asignal_logger() -> None:
     """The integration logs on the 'asignal' logger, like the core."""
-    import asignal._asgi_request as request_module
+    import asignal.asgi._request as request_module
 
     assert request_module.logger is logging.getLogger("asignal")
 

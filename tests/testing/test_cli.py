@@ -38,6 +38,12 @@ async def audit(sender, **kwargs):
 @receiver(post_save, sender=Order, weak=False)
 def on_saved(sender, **kwargs):
     pass
+
+
+refunded = Signal(name="shop.refunded")
+first = refunded.connect(lambda sender, **kwargs: None, weak=False)
+second = refunded.connect(lambda sender, **kwargs: None, weak=False, inline=True)
+refunded.connect(notify, sender=Order, dispatch_uid="refund-notify")
 """
 
 
@@ -69,7 +75,9 @@ def test_text_lists_receivers_in_call_order(project: Path) -> None:
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "shop_signals.order_paid  (providing_args: amount, order)" in out
-    notify_line = next(line for line in out.splitlines() if "notify" in line)
+    notify_line = next(
+        line for line in out.splitlines() if "notify" in line and "any" in line
+    )
     audit_line = next(line for line in out.splitlines() if "audit" in line)
     assert out.index(notify_line) < out.index(audit_line)
     assert "1. shop_signals.notify" in notify_line
@@ -106,9 +114,65 @@ def test_mermaid_output(project: Path) -> None:
         "list", "--import", "shop_signals", "--format", "mermaid", cwd=project
     ).stdout
     assert out.startswith("flowchart LR")
-    assert '"sender: shop_signals.Order"' in out
+    assert '[/"shop_signals.Order"/]' in out
     assert '"shop_signals.on_saved"' in out
     assert "-->" in out
+
+
+def _mermaid_graph(out: str) -> tuple[dict[str, str], set[tuple[str, str]]]:
+    """The node labels by id, and the edges, of a flowchart without subgraphs."""
+    nodes: dict[str, str] = {}
+    edges: set[tuple[str, str]] = set()
+    for line in out.splitlines()[1:]:
+        line = line.strip()
+        if "-->" in line:
+            edges.add((line.split()[0], line.split()[-1]))
+        else:
+            node_id, _, rest = line.partition("[")
+            if not rest:
+                node_id, _, rest = line.partition("((")
+            nodes[node_id] = rest.strip("[]()/")
+    return nodes, edges
+
+
+def test_mermaid_nodes_are_per_connection_and_edges_true(project: Path) -> None:
+    """Two receivers with one name (two lambdas) are two nodes with their own
+    edges; a receiver connected for one sender is reached from that sender only,
+    not from the signal; labels carry no raw angle brackets."""
+    out = run(
+        "list", "--import", "shop_signals", "--format", "mermaid", cwd=project
+    ).stdout
+    assert "<" not in out.replace("-->", "")
+    nodes, edges = _mermaid_graph(out)
+    [refunded] = [i for i, label in nodes.items() if label == '"shop.refunded"']
+    lambdas = [i for i, label in nodes.items() if "#lt;lambda#gt;" in label]
+    assert len(lambdas) == 2
+    assert {(refunded, lam) for lam in lambdas} <= edges
+    [order] = [i for i, label in nodes.items() if label == '"shop_signals.Order"']
+    [saved] = [i for i, label in nodes.items() if label == '"shop_signals.on_saved"']
+    assert (order, saved) in edges
+    assert not any(target == saved for source, target in edges if source != order)
+    notify = [i for i, label in nodes.items() if label == '"shop_signals.notify"']
+    assert len(notify) == 2  # connected to order_paid (any) and refunded (Order)
+    assert {source for source, target in edges if target in notify} == {
+        order,
+        next(i for i, label in nodes.items() if "order_paid" in label),
+    }
+
+
+def test_json_has_inline_and_text_has_dispatch_uid(project: Path) -> None:
+    """--format json reports inline; the text format shows dispatch_uid (and
+    inline) where set."""
+    result = run("list", "--import", "shop_signals", "--format", "json", cwd=project)
+    data = {entry["name"]: entry for entry in json.loads(result.stdout)}
+    refunded = data["shop.refunded"]["receivers"]
+    assert [r["inline"] for r in refunded] == [False, True, False]
+    assert refunded[2]["dispatch_uid"] == "refund-notify"
+    text = run("list", "--import", "shop_signals", cwd=project).stdout
+    [line] = [x for x in text.splitlines() if "dispatch_uid" in x]
+    assert "shop_signals.notify" in line
+    assert line.endswith("dispatch_uid='refund-notify'")
+    assert sum(1 for x in text.splitlines() if x.endswith("  inline")) == 1
 
 
 def test_import_error_is_reported_without_traceback(project: Path) -> None:

@@ -3,22 +3,41 @@ real clients (httpx over sockets, the websockets client).
 
 These tests are synchronous and run on asyncio only: uvicorn runs its server on
 an asyncio loop (it has no trio support), in a thread of its own here. The same
-behaviour is covered on both backends in process by the other test_asgi_* files.
+behaviour is covered on both backends in process by the other tests in this folder.
 """
 
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
 import pytest
 import uvicorn
-from _asgi_support import (
+from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect as ws_connect
+
+import asignal.signals as builtin
+from asignal import Signal
+from asignal.asgi import (
+    ASGIApp,
+    Receive,
+    Scope,
+    Send,
+    SignalMiddleware,
+    send_after_response,
+)
+from tests.asgi.conftest import (
     ALL_SIGNALS,
     Recorder,
     connected,
@@ -26,12 +45,6 @@ from _asgi_support import (
     order_placed,
     starlette_app,
 )
-from starlette.applications import Starlette
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import connect as ws_connect
-
-import asignal.signals as builtin
-from asignal.asgi import ASGIApp, Receive, Scope, Send, SignalMiddleware
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -372,5 +385,102 @@ def test_server_shutdown_cancels_a_request_in_flight(rec: Recorder) -> None:
         "status": 200,
         "response_complete": False,
         "aborted": False,
+        "close_code": None,
+    }
+
+
+def test_startup_receiver_failure_exits_uvicorn_with_code_3(tmp_path: Path) -> None:
+    """Under the uvicorn command, a lifespan_startup receiver's failure ends the
+    server with exit code 3 and logs the receiver's message, once, without the
+    'Exception in lifespan protocol' noise (the middleware raises only after it
+    reported lifespan.startup.failed)."""
+    (tmp_path / "failing_startup_app.py").write_text(
+        "from starlette.applications import Starlette\n"
+        "from asignal import receiver\n"
+        "from asignal.asgi import SignalMiddleware\n"
+        "from asignal.signals import lifespan_startup\n\n"
+        "@receiver(lifespan_startup)\n"
+        "def connect_cache(sender, **kwargs):\n"
+        "    raise ConnectionError('cache unreachable')\n\n"
+        "app = SignalMiddleware(Starlette())\n"
+    )
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "uvicorn", "failing_startup_app:app"),
+            *("--host", "127.0.0.1", "--port", "0", "--lifespan", "on"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    message = "lifespan_startup receiver failed: ConnectionError: cache unreachable"
+    assert result.stderr.count(message) == 1, result.stderr
+    assert "Exception in 'lifespan' protocol" not in result.stderr
+
+
+def test_bad_send_after_response_fails_the_request(rec: Recorder) -> None:
+    """Over real HTTP, send_after_response() with arguments that signal.send()
+    refuses fails the request itself (500, got_request_exception with the
+    TypeError), in a sync and an async endpoint; nothing is delivered later."""
+    strict = Signal(name="tests.strict", providing_args=["order_id"], strict=True)
+    app = FastAPI()
+
+    @app.get("/async")
+    async def async_endpoint() -> dict[str, int]:
+        send_after_response(order_placed, "shop", order_id=1, sender="again")
+        return {}
+
+    @app.get("/sync")
+    def sync_endpoint() -> dict[str, int]:
+        send_after_response(strict, "shop", oops=1)
+        return {}
+
+    with serve(SignalMiddleware(app)) as host:
+        assert httpx.get(f"http://{host}/async").status_code == 500
+        assert httpx.get(f"http://{host}/sync").status_code == 500
+    errors = [str(kw["exception"]) for kw in rec.of("got_request_exception")]
+    assert len(errors) == 2
+    assert "sender twice" in errors[0]
+    assert "oops" in errors[1]
+    assert rec.of("order_placed") == []
+
+
+@pytest.mark.parametrize("endpoint_kind", ["async", "sync"])
+def test_client_gone_before_a_plain_response(rec: Recorder, endpoint_kind: str) -> None:
+    """A client that closes its socket at 0.1 s while the endpoint (async or sync)
+    takes 0.5 s to return a PlainTextResponse: request_finished reports the
+    abort (uvicorn drops the response and the app never calls receive())."""
+    app = FastAPI()
+
+    @app.get("/slow-async", response_class=PlainTextResponse)
+    async def slow_async() -> str:
+        await anyio.sleep(0.5)
+        rec.note("endpoint returned")
+        return "late"
+
+    @app.get("/slow-sync", response_class=PlainTextResponse)
+    def slow_sync() -> str:
+        time.sleep(0.5)
+        rec.note("endpoint returned")
+        return "late"
+
+    with serve(SignalMiddleware(app)) as host:
+        address, port = host.split(":")
+        with socket.create_connection((address, int(port))) as client:
+            client.sendall(
+                f"GET /slow-{endpoint_kind} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+            )
+            time.sleep(0.1)
+        rec.wait_for("request_finished")
+    assert rec.names().index("endpoint returned") < rec.names().index(
+        "request_finished"
+    )
+    assert finished(rec) == {
+        "status": 200,
+        "response_complete": False,
+        "aborted": True,
         "close_code": None,
     }

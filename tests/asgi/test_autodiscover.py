@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _asgi_support import Driver
 
 import asignal._discovery as discovery
 import asignal.signals as builtin
-from asignal import asgi
+from asignal import AutodiscoverError, asgi
 from asignal.asgi import SignalMiddleware
+from tests.asgi.conftest import Driver
 
 pytestmark = pytest.mark.anyio
 
@@ -75,12 +75,14 @@ async def test_middleware_discovers_before_startup_signal(package: str) -> None:
 
 
 async def test_middleware_import_error_fails_startup(package: str) -> None:
-    """A receiver module that does not import fails the startup, naming it."""
+    """A receiver module that does not import fails the startup, naming it, and
+    the error is raised after the server was told."""
     driver = Driver([STARTUP])
-    await driver.run(
-        SignalMiddleware(plain_app, autodiscover=["brokenapp"]),
-        {"type": "lifespan", "state": {}},
-    )
+    with pytest.raises(AutodiscoverError, match=r"brokenapp\.signals"):
+        await driver.run(
+            SignalMiddleware(plain_app, autodiscover=["brokenapp"]),
+            {"type": "lifespan", "state": {}},
+        )
     [answer] = driver.sent
     assert answer["type"] == "lifespan.startup.failed"
     assert "brokenapp.signals" in answer["message"]

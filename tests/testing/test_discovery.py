@@ -87,3 +87,34 @@ def test_entry_points_are_imported(
     imported too."""
     monkeypatch.setattr(discovery, "_entry_points", lambda: ["app_ok.hooks"])
     assert autodiscover() == ["app_ok.hooks"]
+
+
+def test_a_plain_module_is_skipped(packages: Path) -> None:
+    """A module that is not a package has no receiver submodule: it is imported
+    and skipped, not an error about __path__."""
+    (packages / "app_plain.py").write_text("LOADED = True\n")
+    assert autodiscover("app_plain", "app_ok") == ["app_ok.signals"]
+    assert sys.modules["app_plain"].LOADED is True
+
+
+def test_a_missing_dotted_module_is_skipped(packages: Path) -> None:
+    """module='x.y' where the package has no x is skipped, like a missing
+    'signals'; where it exists, the nested module is imported."""
+    assert autodiscover("app_ok", "app_none", module="x.y") == []
+    nested = packages / "app_none" / "receivers"
+    nested.mkdir()
+    (nested / "__init__.py").write_text("")
+    (nested / "orders.py").write_text("LOADED = True\n")
+    assert autodiscover("app_none", "app_ok", module="receivers.orders") == [
+        "app_none.receivers.orders"
+    ]
+    assert autodiscover("app_ok", module="hooks.more") == []  # hooks: a plain module
+
+
+@pytest.mark.parametrize("module", ["", ".signals", "a..b", 3])
+def test_a_bad_module_name_says_what_was_expected(
+    packages: Path, module: object
+) -> None:
+    """module= that is not a relative module name fails with a clear error."""
+    with pytest.raises(ValueError, match="module name relative to each package"):
+        autodiscover("app_ok", module=module)  # type: ignore[arg-type]

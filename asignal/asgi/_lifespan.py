@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import logging
 import math
+from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from . import signals
-from ._asgi_background import BackgroundSends
-from ._asgi_handoff import RequestSends, request_sends
-from ._asgi_types import STATE_KEY, ASGIApp, Message, Receive, Scope, Send
-from ._discovery import autodiscover
+from .. import signals
+from .._discovery import autodiscover
+from ._background import BackgroundSends
+from ._handoff import RequestSends, request_sends
+from ._types import STATE_KEY, ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -104,20 +105,29 @@ async def run_lifespan(
     ``asignal.autodiscover``) before ``lifespan_startup`` is sent; an import error
     fails the startup like a receiver's failure.
 
-    An exception the app raises after it answered a lifespan message propagates
-    from here (after the server got its answer), as it would without the
-    middleware; one that it raises instead of answering means "lifespan not
+    A failed startup or shutdown is reported to the server with its message and
+    then raised from here, as Starlette does: a server reads the message (uvicorn
+    logs it and exits with code 3), a test harness that only watches the app
+    (``asgi_lifespan.LifespanManager``) gets the exception at once instead of
+    waiting for a message it ignores. What is raised: a ``lifespan_startup``
+    receiver's exception; the first failed ``lifespan_shutdown`` receiver's (all
+    ran, each is logged); an exception the app raised after it answered a
+    lifespan message, as without the middleware. An exception that the app
+    raises instead of answering ``lifespan.startup`` means "lifespan not
     supported" and is logged at INFO.
     """
     app_lifespan = _AppLifespan(app, scope)
     owner = BackgroundSends(**background)
     # The app's lifespan task, and the receivers of the lifespan signals, inherit
     # this: send_after_response() there queues on the owner at once.
-    token = request_sends.set(RequestSends(owner, ended=True))
+    token = request_sends.set(RequestSends(owner))
+    failure: BaseException | None = None
     try:
         async with anyio.create_task_group() as tg:
             try:
-                await _serve(
+                # Raised below, outside the task group, so that it is not wrapped
+                # in an exception group.
+                failure = await _serve(
                     sender, app_lifespan, owner, tg, scope, receive, send, discover
                 )
             finally:
@@ -126,6 +136,8 @@ async def run_lifespan(
     finally:
         app_lifespan.close()
         request_sends.reset(token)
+    if failure is not None:
+        raise failure
     if (
         app_lifespan.error is not None
         and app_lifespan.answers
@@ -143,16 +155,14 @@ async def _serve(
     receive: Receive,
     send: Send,
     discover: tuple[str, ...],
-) -> None:
-    await owner.__aenter__()
-    owner_open = True
-
-    async def close_owner() -> None:
-        nonlocal owner_open
-        owner_open = False
-        await owner.__aexit__(None, None, None)
-
-    try:
+) -> BaseException | None:
+    """Run the lifespan; return the failure that the server was told about, to be
+    raised once the app's lifespan task has ended."""
+    # Leaving the stack closes the owner with the exception that ends this block,
+    # if any; close_owner() closes it earlier, where the order needs it.
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(owner)
+        close_owner = stack.aclose
         state = scope.get("state")
         if state is not None:
             state[STATE_KEY] = owner
@@ -178,7 +188,7 @@ async def _serve(
         elif answer.get("type") != "lifespan.startup.complete":
             await close_owner()
             await send(answer)  # the app's own startup failed: pass that on
-            return
+            return None  # the app raises (or not) for itself
         try:
             if discover:
                 autodiscover(*discover)
@@ -196,17 +206,19 @@ async def _serve(
                     "message": f"lifespan_startup receiver failed: {_describe(exc)}",
                 }
             )
-            return
+            return exc
         await send({"type": "lifespan.startup.complete"})
 
         message = await receive()
         failure = ""
+        failed: BaseException | None = None
         await owner.wait_for_requests()
         # Robust: every shutdown receiver runs even if one fails (each failure
         # is logged with its traceback by asend_robust).
         results = await signals.lifespan_shutdown.asend_robust(sender, scope=scope)
         errors = [r for _, r in results if isinstance(r, BaseException)]
         if errors:
+            failed = errors[0]
             failure = "lifespan_shutdown receiver(s) failed: " + "; ".join(
                 _describe(exc) for exc in errors
             )
@@ -224,15 +236,12 @@ async def _serve(
                     failure = (
                         failure or f"the app raised {_describe(app_lifespan.error)}"
                     )
+                    failed = failed or app_lifespan.error
             elif answer.get("type") != "lifespan.shutdown.complete":
                 await send(answer)
-                return
+                return failed
         if failure:
             await send({"type": "lifespan.shutdown.failed", "message": failure})
         else:
             await send({"type": "lifespan.shutdown.complete"})
-    except BaseException as exc:
-        if owner_open:
-            owner_open = False
-            await owner.__aexit__(type(exc), exc, exc.__traceback__)
-        raise
+        return failed

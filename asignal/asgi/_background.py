@@ -1,17 +1,18 @@
 """Background delivery: sends that request code hands to the application.
 
-A :class:`BackgroundSends` owns every delivery it accepts: a task group it opens in
-``__aenter__`` runs them, a bounded memory-object stream buffers them, and
-``__aexit__`` drains them within a timeout. No task is ever started anywhere else.
-The ASGI lifespan (``SignalMiddleware`` or ``asignal.asgi.lifespan()``) opens one and
-publishes it in the lifespan ``state`` under ``"asignal.background"``; request code
-reaches it as ``_asgi_handoff`` describes.
+A :class:`BackgroundSends` owns every delivery it accepts: a task group it opens when
+its ``async with`` block is entered runs them, a bounded memory-object stream
+buffers them, and leaving the block drains them within a timeout. No task is ever
+started anywhere else. The ASGI lifespan (``SignalMiddleware`` or
+``asignal.asgi.lifespan()``) opens one and publishes it in the lifespan ``state``
+under ``"asignal.background"``; request code reaches it as ``_handoff`` describes.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from contextlib import AsyncExitStack
 from contextvars import Context, copy_context
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -20,7 +21,8 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
-from ._signal import Signal
+from .._integration import check_send
+from .._signal import Signal
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -30,7 +32,13 @@ if TYPE_CHECKING:
     from anyio.lowlevel import EventLoopToken
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-__all__ = ["BackgroundBufferFull", "BackgroundSends", "BackgroundStatistics", "Job"]
+__all__ = [
+    "BackgroundBufferFull",
+    "BackgroundSends",
+    "BackgroundStatistics",
+    "HeldSends",
+    "Job",
+]
 
 logger = logging.getLogger("asignal")
 
@@ -133,6 +141,7 @@ class BackgroundSends:
         self.drain_timeout = drain_timeout
         self.timeout = timeout
         self._tg: TaskGroup | None = None
+        self._exit_stack = AsyncExitStack()
         self._send: MemoryObjectSendStream[Job] | None = None
         self._receive: MemoryObjectReceiveStream[Job] | None = None
         self._slots: anyio.Semaphore | None = None
@@ -170,8 +179,7 @@ class BackgroundSends:
         self._drained = anyio.Event()
         self._token = anyio.lowlevel.current_token()
         self._loop_thread = threading.get_ident()
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
+        self._tg = await self._exit_stack.enter_async_context(anyio.create_task_group())
         self._state = "open"
         # start(): the consumer task exists before anything can be queued.
         await self._tg.start(self._consume, name="asignal background sends")
@@ -210,15 +218,24 @@ class BackgroundSends:
         try:
             # The block's own exception propagates as itself (returning None below),
             # never wrapped in the task group's exception group.
-            await self._tg.__aexit__(None, None, None)
+            await self._exit_stack.aclose()
             return None
         finally:
             self._state = "closed"
             if self._receive is not None:
                 self._receive.close()
 
-    def _request_began(self) -> None:
+    def hold_for_request(self) -> HeldSends:
+        """Count one request in flight and return the holder of the sends it hands
+        over until its response has ended. Internal to ``asignal.asgi``
+        (``SignalMiddleware`` calls it per request); not meant for applications.
+
+        The caller must call :meth:`HeldSends.release` exactly once, when the
+        request has ended: that queues the held sends and ends the count that
+        :meth:`wait_for_requests` waits on.
+        """
         self._requests += 1
+        return HeldSends(self._reserve, self._submit_reserved, self._request_ended)
 
     def _request_ended(self) -> None:
         self._requests -= 1
@@ -340,11 +357,13 @@ class BackgroundSends:
         Thread-safe: from a worker thread (a sync endpoint or receiver), the send is
         queued on the owner's event loop, and this waits for that.
 
+        :raises TypeError: ``signal.send(sender, **kwargs)`` would refuse these
+            arguments (checked here, so the error reaches the caller).
         :raises BackgroundBufferFull: *max_buffer* sends are already waiting.
         :raises RuntimeError: the owner is not open (not entered yet, or closed;
             while it drains at exit it still accepts sends).
         """
-        self._on_loop(self._queue, self._make_job(signal, sender, kwargs))
+        self._on_loop(self._queue, self._make_job(signal, sender, kwargs, "send_soon"))
 
     def _queue(self, job: Job) -> None:
         self._check_room()
@@ -372,14 +391,19 @@ class BackgroundSends:
             abandoned=self._abandoned,
         )
 
-    def _make_job(self, signal: Signal, sender: object, kwargs: dict[str, Any]) -> Job:
+    def _make_job(
+        self, signal: Signal, sender: object, kwargs: dict[str, Any], method: str
+    ) -> Job:
+        """The send as a job, checked now as ``signal.send()`` checks it (argument
+        names, a strict signal's ``providing_args``, the sender given twice), so
+        that a bad send fails in the caller, not later in the background."""
         given = cast("object", signal)
         if not isinstance(given, Signal):
             raise TypeError(
                 f"A background send takes the Signal first, then the sender; got "
-                f"{signal!r}. Call it as "
-                "send_after_response(my_signal, sender, **kwargs)."
+                f"{signal!r}. Call it as {method}(my_signal, sender, **kwargs)."
             )
+        check_send(signal, sender, kwargs, method)
         return Job(signal, sender, kwargs, copy_context())
 
     def _check_room(self) -> None:
@@ -400,7 +424,8 @@ class BackgroundSends:
     def _reserve(self, signal: Signal, sender: object, kwargs: dict[str, Any]) -> Job:
         """Hold room for a send that a running request queues when it ends
         (thread-safe, like :meth:`send_soon`)."""
-        return self._on_loop(self._reserve_now, self._make_job(signal, sender, kwargs))
+        job = self._make_job(signal, sender, kwargs, "send_after_response")
+        return self._on_loop(self._reserve_now, job)
 
     def _reserve_now(self, job: Job) -> Job:
         self._check_room()
@@ -428,3 +453,43 @@ class BackgroundSends:
                 ", ".join(repr(j.signal) for j in lost),
             )
             return
+
+
+class HeldSends:
+    """The sends one running request has handed over, held until its response has
+    ended (made by :meth:`BackgroundSends.hold_for_request`).
+
+    Room for each one is reserved in the owner's buffer when it is added, so a full
+    buffer is reported to the request at once; :meth:`release` queues them.
+    """
+
+    __slots__ = ("_done", "_jobs", "_reserve", "_submit")
+
+    def __init__(
+        self,
+        reserve: Callable[[Signal, object, dict[str, Any]], Job],
+        submit: Callable[[list[Job]], None],
+        done: Callable[[], None],
+    ) -> None:
+        self._reserve = reserve
+        self._submit = submit
+        self._done = done
+        self._jobs: list[Job] = []
+
+    def add(self, signal: Signal, sender: object, kwargs: dict[str, Any]) -> None:
+        """Check the send and hold it (thread-safe).
+
+        :raises TypeError: the send is one that ``signal.send()`` would refuse.
+        :raises BackgroundBufferFull: the owner's buffer is full.
+        :raises RuntimeError: the owner is closed.
+        """
+        self._jobs.append(self._reserve(signal, sender, kwargs))
+
+    def release(self) -> None:
+        """Queue the held sends and end the request's count; never raises."""
+        jobs, self._jobs = self._jobs, []
+        try:
+            if jobs:
+                self._submit(jobs)
+        finally:
+            self._done()

@@ -3,6 +3,8 @@ apps, and a small driver that talks raw ASGI to an app (both anyio backends)."""
 
 from __future__ import annotations
 
+import re
+import sys
 import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 import asignal.signals as builtin
 from asignal import Signal
 from asignal.asgi import ASGIApp, Message, Scope, send_after_response
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, Mapping
@@ -122,6 +127,22 @@ def connected(signal: Signal, fn: Any) -> Iterator[Any]:
         yield fn
     finally:
         signal.disconnect(fn)
+
+
+@contextmanager
+def raises_through_harness(kind: type[BaseException], match: str) -> Iterator[None]:
+    """Like ``pytest.raises(kind, match=match)``, also when a harness's task group
+    wraps the error alone in exception groups (asgi_lifespan does on trio)."""
+    try:
+        yield
+    except BaseException as exc:
+        error: BaseException = exc
+        while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+            error = error.exceptions[0]
+        if isinstance(error, kind) and re.search(match, str(error)):
+            return
+        raise
+    raise AssertionError(f"DID NOT RAISE {kind.__name__}")
 
 
 # -- apps --------------------------------------------------------------------------

@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, cast
 
-from ._asgi_background import BackgroundSends
-from ._asgi_types import STATE_KEY
+from ._background import BackgroundSends
+from ._types import STATE_KEY
 
 if TYPE_CHECKING:
-    from ._asgi_background import Job
-    from ._signal import Signal
+    from .._signal import Signal
+    from ._background import HeldSends
 
 __all__ = [
     "NoBackgroundOwnerError",
@@ -41,21 +41,26 @@ class NoBackgroundOwnerError(RuntimeError):
 
 
 class RequestSends:
-    """The background sends of one request, queued when its response has ended.
+    """Where ``send_after_response()`` puts a send, for the code one request or
+    lifespan runs.
 
-    ``SignalMiddleware`` makes one per request (and one, already ended, for the
-    lifespan) and sets it in a context variable for the code it runs.
+    ``SignalMiddleware`` makes one per request, holding the sends until the
+    response has ended, and one already ended for the lifespan, where a send is
+    queued at once. It sets it in a context variable for the code it runs.
     """
 
-    __slots__ = ("_ended", "_jobs", "owner", "why_none")
+    __slots__ = ("held", "owner", "why_none")
 
     def __init__(
-        self, owner: BackgroundSends | None, *, why_none: str = "", ended: bool = False
+        self,
+        owner: BackgroundSends | None,
+        *,
+        held: HeldSends | None = None,
+        why_none: str = "",
     ) -> None:
         self.owner = owner
+        self.held = held  # None: the response has ended (or there is none)
         self.why_none = why_none
-        self._jobs: list[Job] = []
-        self._ended = ended
 
     def add(self, signal: Signal, sender: object, kwargs: dict[str, Any]) -> None:
         if self.owner is None:
@@ -63,17 +68,16 @@ class RequestSends:
                 f"send_after_response() has no owner for its send: {self.why_none}. "
                 + _HOW_TO_FIX
             )
-        if self._ended:
+        if self.held is None:
             self.owner.send_soon(signal, sender, **kwargs)
         else:
-            self._jobs.append(self.owner._reserve(signal, sender, kwargs))  # pyright: ignore[reportPrivateUsage]
+            self.held.add(signal, sender, kwargs)
 
     def end(self) -> None:
         """Queue the held sends (the response has ended); never raises."""
-        self._ended = True
-        jobs, self._jobs = self._jobs, []
-        if jobs and self.owner is not None:
-            self.owner._submit_reserved(jobs)  # pyright: ignore[reportPrivateUsage]
+        held, self.held = self.held, None
+        if held is not None:
+            held.release()
 
 
 request_sends: ContextVar[RequestSends | None] = ContextVar(
@@ -93,6 +97,9 @@ def send_after_response(signal: Signal, sender: object, /, **kwargs: Any) -> Non
     Called outside a request (the lifespan, or a delivery already running in the
     background), the send is queued at once.
 
+    :raises TypeError: ``signal.send(sender, **kwargs)`` would refuse these
+        arguments (a keyword named ``sender`` or ``signal``, or a strict signal's
+        ``providing_args`` not matched): checked at hand-over, in the request.
     :raises NoBackgroundOwnerError: no lifespan-owned :class:`BackgroundSends` is
         reachable from here (the message says why and how to fix it).
     :raises BackgroundBufferFull: the owner's buffer is full; nothing waits.

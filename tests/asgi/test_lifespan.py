@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 import pytest
-from _asgi_support import LIFESPAN_SIGNALS, Driver, Recorder, connected, http_scope
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from starlette.applications import Starlette
@@ -26,6 +25,14 @@ from asignal.asgi import (
     Scope,
     Send,
     SignalMiddleware,
+)
+from tests.asgi.conftest import (
+    LIFESPAN_SIGNALS,
+    Driver,
+    Recorder,
+    connected,
+    http_scope,
+    raises_through_harness,
 )
 
 if TYPE_CHECKING:
@@ -147,7 +154,8 @@ async def test_startup_receiver_failure_fails_the_startup(
     rec: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A lifespan_startup receiver's error becomes lifespan.startup.failed with its
-    message, is logged with its traceback, and the app still gets its shutdown."""
+    message, is logged with its traceback, the app still gets its shutdown, and
+    the error is then raised (as Starlette does after a failed startup)."""
 
     async def failing(sender: object, **kwargs: Any) -> None:
         # Fail only once the recorder ran: a failing asend cancels the others.
@@ -157,7 +165,10 @@ async def test_startup_receiver_failure_fails_the_startup(
 
     app = SignalMiddleware(app_with_lifespan(rec))
     driver = Driver([STARTUP])
-    with connected(builtin.lifespan_startup, failing):
+    with (
+        connected(builtin.lifespan_startup, failing),
+        pytest.raises(ConnectionError, match="cache unreachable"),
+    ):
         await driver.run(app, {"type": "lifespan", "state": {}})
     [answer] = driver.sent
     assert answer["type"] == "lifespan.startup.failed"
@@ -182,13 +193,17 @@ async def test_apps_own_startup_failure_passes_through(rec: Recorder) -> None:
 
 async def test_shutdown_receiver_failure_fails_the_shutdown(rec: Recorder) -> None:
     """A lifespan_shutdown receiver's error becomes lifespan.shutdown.failed, after
-    the app's own shutdown ran; the other shutdown receivers still ran."""
+    the app's own shutdown ran; the other shutdown receivers still ran; then the
+    error is raised."""
 
     async def failing(sender: object, **kwargs: Any) -> None:
         raise OSError("flush failed")
 
     driver = Driver([STARTUP, SHUTDOWN])
-    with connected(builtin.lifespan_shutdown, failing):
+    with (
+        connected(builtin.lifespan_shutdown, failing),
+        pytest.raises(OSError, match="flush failed"),
+    ):
         await driver.run(
             SignalMiddleware(app_with_lifespan(rec)), {"type": "lifespan", "state": {}}
         )
@@ -198,6 +213,45 @@ async def test_shutdown_receiver_failure_fails_the_shutdown(rec: Recorder) -> No
     ]
     assert "OSError: flush failed" in driver.sent[1]["message"]
     assert rec.names()[-2:] == ["lifespan_shutdown", "app shutdown"]
+
+
+async def test_startup_receiver_failure_under_lifespan_manager(rec: Recorder) -> None:
+    """Under asgi_lifespan.LifespanManager (which ignores lifespan.startup.failed),
+    a lifespan_startup receiver's failure is raised promptly, as itself, not as
+    the manager's TimeoutError."""
+
+    async def failing(sender: object, **kwargs: Any) -> None:
+        raise ConnectionError("cache unreachable")
+
+    app = SignalMiddleware(app_with_lifespan(rec))
+    with (
+        connected(builtin.lifespan_startup, failing),
+        anyio.fail_after(3),  # the manager's own timeout is 5 s
+        raises_through_harness(ConnectionError, "cache unreachable"),
+    ):
+        async with LifespanManager(app, startup_timeout=5):
+            pytest.fail("the startup should have failed")  # pragma: no cover
+    assert rec.names()[-1] == "app shutdown"
+
+
+async def test_shutdown_receiver_failure_under_lifespan_manager(
+    rec: Recorder,
+) -> None:
+    """Under LifespanManager, a lifespan_shutdown receiver's failure is raised
+    promptly when the block ends, after the app's own shutdown ran."""
+
+    async def failing(sender: object, **kwargs: Any) -> None:
+        raise OSError("flush failed")
+
+    app = SignalMiddleware(app_with_lifespan(rec))
+    with (
+        connected(builtin.lifespan_shutdown, failing),
+        anyio.fail_after(3),
+        raises_through_harness(OSError, "flush failed"),
+    ):
+        async with LifespanManager(app, shutdown_timeout=5):
+            pass
+    assert rec.names()[-1] == "app shutdown"
 
 
 async def test_lifespan_false_leaves_the_lifespan_to_the_app(rec: Recorder) -> None:

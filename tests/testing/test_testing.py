@@ -266,6 +266,42 @@ class TestConnectedToAndIsolated:
             assert await signal.asend(None) == []
         assert signal.receivers == []
 
+    @pytest.mark.anyio
+    async def test_connected_to_keeps_the_apps_own_connection(
+        self, signal: Signal
+    ) -> None:
+        """A receiver the app already connected stays connected after the block
+        (with sync and async with), called once inside it."""
+
+        class S: ...
+
+        signal.connect(noop)
+        signal.connect(noop, sender=S, priority=5)
+        before = signal.describe()
+        with connected_to(noop, signal) as r:
+            assert r is noop
+            assert signal.send(None) == [(noop, "called")]
+        async with connected_to(noop, signal, sender=S):
+            assert await signal.asend(S) == [(noop, "called"), (noop, "called")]
+        assert signal.describe() == before
+
+    def test_connected_to_removes_only_what_it_added(self, signal: Signal) -> None:
+        """Connected under another key than the app's connection (another sender,
+        or the app's has a dispatch_uid): the block's own connection goes, the
+        app's stays."""
+
+        class S: ...
+
+        signal.connect(noop)
+        with connected_to(noop, signal, sender=S):
+            assert len(signal.receivers) == 2
+        assert [info.sender for info in signal.describe()] == [None]
+        signal.disconnect(noop)
+        signal.connect(noop, dispatch_uid="app")  # another key: the block adds its own
+        with connected_to(noop, signal):
+            assert len(signal.receivers) == 2
+        assert [info.dispatch_uid for info in signal.describe()] == ["app"]
+
     def test_isolated_restores_given_signals(self, signal: Signal) -> None:
         """isolated(sig) puts back exactly the receivers it had."""
         signal.connect(noop)

@@ -10,14 +10,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 import pytest
-from _asgi_support import (
-    REQUEST_SIGNALS,
-    Recorder,
-    connected,
-    fastapi_app,
-    order_placed,
-    starlette_app,
-)
 from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse, Response
@@ -37,6 +29,14 @@ from asignal.asgi import (
     send_after_response,
 )
 from asignal.signals import lifespan_startup as builtin_startup
+from tests.asgi.conftest import (
+    REQUEST_SIGNALS,
+    Recorder,
+    connected,
+    fastapi_app,
+    order_placed,
+    starlette_app,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -267,21 +267,93 @@ async def test_drain_timeout_abandons_and_logs(
 async def test_failed_send_is_logged_and_counted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A send that itself raises (a strict signal given wrong arguments) is logged
-    and counted as failed, and the owner keeps delivering."""
-    strict = Signal(name="tests.strict", providing_args=["order_id"], strict=True)
+    """A send that itself raises when delivered (here a Signal subclass whose
+    asend_robust fails) is logged and counted as failed, and the owner keeps
+    delivering."""
+
+    class Unreachable(Signal):
+        async def asend_robust(
+            self, sender: object = None, /, **named: Any
+        ) -> list[tuple[Any, Any]]:
+            if named.get("order_id") == 1:
+                raise ConnectionError("broker unreachable")
+            return await super().asend_robust(sender, **named)
+
+    signal = Unreachable(name="tests.unreachable")
     got: list[int] = []
 
     async def receiver(sender: object, order_id: int, **kwargs: Any) -> None:
         got.append(order_id)
 
-    strict.connect(receiver)
+    signal.connect(receiver)
     async with BackgroundSends() as owner:
-        owner.send_soon(strict, "shop", wrong=1)
-        owner.send_soon(strict, "shop", order_id=2)
+        owner.send_soon(signal, "shop", order_id=1)
+        owner.send_soon(signal, "shop", order_id=2)
     assert got == [2]
     assert (owner.statistics().failed, owner.statistics().delivered) == (1, 1)
     assert any("Background send of" in r.getMessage() for r in caplog.records)
+
+
+STRICT = Signal(name="tests.strict", providing_args=["order_id"], strict=True)
+#: Calls that signal.send() refuses at once, and what its error says.
+BAD_SENDS: list[tuple[dict[str, Any], str]] = [
+    ({"oops": 1}, "undeclared oops"),
+    ({"order_id": 1, "signal": "x"}, "'signal' keyword"),
+    ({"order_id": 1, "sender": "x"}, "sender twice"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "error"), BAD_SENDS)
+async def test_send_soon_checks_the_send_at_once(
+    kwargs: dict[str, Any], error: str
+) -> None:
+    """send_soon() raises what signal.send() would raise, at once, and queues
+    nothing."""
+    async with BackgroundSends() as owner:
+        with pytest.raises(TypeError, match=error) as info:
+            owner.send_soon(STRICT, "shop", **kwargs)
+        assert "send_soon()" in str(info.value)
+        with pytest.raises(TypeError, match=error):
+            STRICT.send("shop", **kwargs)
+    stats = owner.statistics()
+    assert (stats.buffered, stats.delivered, stats.failed) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("endpoint_kind", ["async", "sync"])
+@pytest.mark.parametrize(("kwargs", "error"), BAD_SENDS)
+async def test_send_after_response_checks_the_send_in_the_request(
+    kwargs: dict[str, Any], error: str, endpoint_kind: str
+) -> None:
+    """send_after_response() raises, in the request, every error signal.send()
+    would raise for the same call; nothing is held, delivered or logged later."""
+    caught: list[str] = []
+    owners: list[BackgroundSends] = []
+
+    def hand_over(request: Request) -> None:
+        owners.append(background_sends(request))
+        try:
+            send_after_response(STRICT, "shop", **kwargs)
+        except TypeError as exc:
+            caught.append(str(exc))
+
+    async def async_endpoint(request: Request) -> Response:
+        hand_over(request)
+        return PlainTextResponse("ok")
+
+    def sync_endpoint(request: Request) -> Response:
+        hand_over(request)
+        return PlainTextResponse("ok")
+
+    endpoint = async_endpoint if endpoint_kind == "async" else sync_endpoint
+    app = SignalMiddleware(Starlette(routes=[Route("/", endpoint)]))
+    async with served(app) as client:
+        response = await client.get("/")
+    assert response.status_code == 200
+    [message] = caught
+    assert error in message
+    assert "send_after_response()" in message
+    stats = owners[0].statistics()
+    assert (stats.reserved, stats.delivered, stats.failed) == (0, 0, 0)
 
 
 async def test_no_owner_outside_a_request() -> None:
@@ -438,13 +510,11 @@ async def test_request_ending_after_the_owner_closed(
 ) -> None:
     """Sends a request reserved, when it ends after the owner closed, are counted
     as abandoned and logged, not lost silently."""
-    from asignal._asgi_handoff import RequestSends
-
     async with BackgroundSends() as owner:
-        sends = RequestSends(owner)
-        sends.add(order_placed, "shop", {"order_id": 1})
+        held = owner.hold_for_request()
+        held.add(order_placed, "shop", {"order_id": 1})
         assert owner.statistics().reserved == 1
-    sends.end()
+    held.release()
     stats = owner.statistics()
     assert (stats.reserved, stats.abandoned, stats.delivered) == (0, 1, 0)
     assert any(
