@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _asgi_support import Driver
 
 import asignal._discovery as discovery
 import asignal.signals as builtin
 from asignal import asgi
 from asignal.asgi import SignalMiddleware
+from tests._asgi_support import Driver
 
 pytestmark = pytest.mark.anyio
 

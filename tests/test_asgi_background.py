@@ -10,14 +10,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 import pytest
-from _asgi_support import (
-    REQUEST_SIGNALS,
-    Recorder,
-    connected,
-    fastapi_app,
-    order_placed,
-    starlette_app,
-)
 from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse, Response
@@ -37,6 +29,14 @@ from asignal.asgi import (
     send_after_response,
 )
 from asignal.signals import lifespan_startup as builtin_startup
+from tests._asgi_support import (
+    REQUEST_SIGNALS,
+    Recorder,
+    connected,
+    fastapi_app,
+    order_placed,
+    starlette_app,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -11,7 +11,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 import pytest
-from _asgi_support import (
+from starlette.requests import ClientDisconnect, Request
+
+import asignal.signals as builtin
+from asignal.asgi import ASGIApp, Message, Receive, Scope, Send, SignalMiddleware
+from tests._asgi_support import (
     Driver,
     Recorder,
     connected,
@@ -19,10 +23,6 @@ from _asgi_support import (
     http_scope,
     starlette_app,
 )
-from starlette.requests import ClientDisconnect, Request
-
-import asignal.signals as builtin
-from asignal.asgi import ASGIApp, Message, Receive, Scope, Send, SignalMiddleware
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

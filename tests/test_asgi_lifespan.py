@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 import pytest
-from _asgi_support import LIFESPAN_SIGNALS, Driver, Recorder, connected, http_scope
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from starlette.applications import Starlette
@@ -26,6 +25,13 @@ from asignal.asgi import (
     Scope,
     Send,
     SignalMiddleware,
+)
+from tests._asgi_support import (
+    LIFESPAN_SIGNALS,
+    Driver,
+    Recorder,
+    connected,
+    http_scope,
 )
 
 if TYPE_CHECKING:

@@ -18,7 +18,13 @@ import anyio
 import httpx
 import pytest
 import uvicorn
-from _asgi_support import (
+from starlette.applications import Starlette
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect as ws_connect
+
+import asignal.signals as builtin
+from asignal.asgi import ASGIApp, Receive, Scope, Send, SignalMiddleware
+from tests._asgi_support import (
     ALL_SIGNALS,
     Recorder,
     connected,
@@ -26,12 +32,6 @@ from _asgi_support import (
     order_placed,
     starlette_app,
 )
-from starlette.applications import Starlette
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import connect as ws_connect
-
-import asignal.signals as builtin
-from asignal.asgi import ASGIApp, Receive, Scope, Send, SignalMiddleware
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator

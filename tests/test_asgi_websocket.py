@@ -6,9 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _asgi_support import REQUEST_SIGNALS, Driver, Recorder, starlette_app, ws_scope
 
 from asignal.asgi import Receive, Scope, Send, SignalMiddleware
+from tests._asgi_support import (
+    REQUEST_SIGNALS,
+    Driver,
+    Recorder,
+    starlette_app,
+    ws_scope,
+)
 
 pytestmark = pytest.mark.anyio
 

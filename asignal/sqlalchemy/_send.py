@@ -1,4 +1,5 @@
-"""Sending a model signal from inside a SQLAlchemy flush or commit.
+"""Sending a model signal from inside a SQLAlchemy flush or commit, and what its
+receivers are given.
 
 SQLAlchemy's ORM is synchronous code. ``AsyncSession`` runs it in a greenlet that
 SQLAlchemy spawns from the awaiting task; from inside that greenlet, SQLAlchemy's
@@ -11,16 +12,35 @@ receivers called inline between them.
 from __future__ import annotations
 
 import importlib
-import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.ext.asyncio import AsyncConnection, async_session
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    AsyncSessionTransaction,
+    async_session,
+)
 from sqlalchemy.orm import Session
 
-from ._dispatch import log_failure
-from ._signal import Signal
+from .. import Signal
+from .._integration import send_awaiting
+from . import _state
+from ._options import Options, post_delivery_for
+from ._state import Delivery, flush_state
+
+__all__ = [
+    "deliver",
+    "deliver_all",
+    "describe_engine",
+    "facing_connection",
+    "facing_session",
+    "in_sqlalchemy_greenlet",
+    "row_kwargs",
+    "send_post",
+]
 
 
 def _outside_any_greenlet() -> object:  # pragma: no cover - no greenlet installed
@@ -33,14 +53,6 @@ try:  # greenlet ships no type information; SQLAlchemy's asyncio extra installs 
     ).getcurrent
 except ImportError:  # pragma: no cover - sqlalchemy installed without [asyncio]
     _current_greenlet = _outside_any_greenlet
-
-
-__all__ = ["Delivery", "deliver", "describe_engine", "in_sqlalchemy_greenlet"]
-
-_T = TypeVar("_T")
-
-#: One pending send: ``(signal, sender, kwargs, robust)``.
-Delivery = tuple[Signal, object, dict[str, Any], bool]
 
 _concurrency: Any = importlib.import_module("sqlalchemy.util.concurrency")
 # SQLAlchemy 2.1 renamed await_only() to await_(); 2.0 has only the old name.
@@ -67,26 +79,12 @@ def deliver(
     receiver's exception propagates and aborts the flush, unless *robust*: then it
     is logged, like ``send_robust()``.
     """
-    if not in_sqlalchemy_greenlet():
-        if robust:
-            signal.send_robust(sender, **kwargs)
-        else:
-            signal.send(sender, **kwargs)
-        return
-    method = "send_robust" if robust else "send"
-    plan = signal._begin(sender, kwargs, method)  # pyright: ignore[reportPrivateUsage]
-    if plan is None:
-        return
-    for connection, receiver in plan.live():
-        try:
-            if connection.is_async:
-                _await_in_greenlet(receiver(signal=signal, sender=sender, **kwargs))
-            else:
-                receiver(signal=signal, sender=sender, **kwargs)
-        except Exception as exc:
-            if not robust:
-                raise
-            log_failure(signal, receiver, exc, method)
+    if in_sqlalchemy_greenlet():
+        send_awaiting(signal, sender, kwargs, robust=robust, await_=_await_in_greenlet)
+    elif robust:
+        signal.send_robust(sender, **kwargs)
+    else:
+        signal.send(sender, **kwargs)
 
 
 def deliver_all(deliveries: list[Delivery]) -> None:
@@ -95,9 +93,33 @@ def deliver_all(deliveries: list[Delivery]) -> None:
         deliver(signal, sender, kwargs, robust)
 
 
+def send_post(session: Session, options: Options, delivery: Delivery) -> None:
+    """Send a post_* signal now, or keep it for later, by the post-delivery mode."""
+    mode = post_delivery_for(session, options)
+    if mode == "flush":
+        deliver(*delivery)
+    elif mode == "after_flush":
+        flush_state(session).after_flush.append(delivery)
+    else:
+        # After the commit the connection is gone: receivers get None, not a
+        # connection they cannot use.
+        delivery[2]["connection"] = None
+        flush_state(session).on_commit.append(delivery)
+
+
 # -- what receivers are given ----------------------------------------------------------
 
-_engine_names: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+
+def row_kwargs(
+    session: Session, connection: Connection, options: Options
+) -> dict[str, Any]:
+    """``using``, ``session`` and ``connection`` for a send about one row."""
+    facing = facing_session(session)
+    return {
+        "using": describe_engine(connection.engine, options.binds),
+        "session": facing,
+        "connection": facing_connection(connection, facing),
+    }
 
 
 def describe_engine(engine: Engine, binds: dict[Engine, str]) -> str:
@@ -106,10 +128,10 @@ def describe_engine(engine: Engine, binds: dict[Engine, str]) -> str:
     name = binds.get(engine)
     if name is not None:
         return name
-    name = _engine_names.get(engine)
+    name = _state.engine_names.get(engine)
     if name is None:
         name = engine.url.render_as_string(hide_password=True)
-        _engine_names[engine] = name
+        _state.engine_names[engine] = name
     return name
 
 
@@ -119,9 +141,27 @@ def facing_session(session: Session) -> object:
     return proxy if proxy is not None else session
 
 
+# SQLAlchemy 2.1.7 added AsyncSessionTransaction.connections: the AsyncConnection
+# objects SQLAlchemy itself hands out for the transaction's connections.
+_HAS_TRANSACTION_CONNECTIONS = hasattr(AsyncSessionTransaction, "connections")
+
+
 def facing_connection(connection: Connection, session: object) -> object:
-    """The connection in the session's flavour: an ``AsyncConnection`` for an
-    ``AsyncSession``, else the ``Connection`` itself."""
-    if isinstance(session, Session):
+    """The connection in the session's flavour: the ``Connection`` itself for a
+    ``Session``; for an ``AsyncSession``, an ``AsyncConnection`` on it.
+
+    With SQLAlchemy 2.1.7 or later that is the object ``await session.connection()``
+    returns, found through the public ``AsyncSessionTransaction.connections``.
+    Before, there is no public lookup: it is an ``AsyncConnection`` made with
+    SQLAlchemy's public constructors on the same connection, so in the same
+    transaction.
+    """
+    if not isinstance(session, AsyncSession):
         return connection
-    return AsyncConnection._retrieve_proxy_for_target(connection)  # pyright: ignore[reportPrivateUsage]
+    if _HAS_TRANSACTION_CONNECTIONS:
+        transaction = session.get_transaction()
+        if transaction is not None:
+            for proxy in transaction.connections:
+                if proxy.sync_connection is connection:
+                    return proxy
+    return AsyncConnection(AsyncEngine(connection.engine), connection)

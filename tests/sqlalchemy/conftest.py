@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import require_service
 from sqlalchemy import Column, ForeignKey, String, Table, create_engine, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import (
@@ -48,6 +47,7 @@ from asignal.signals import (
     pre_init,
     pre_save,
 )
+from tests.conftest import require_service
 
 T = TypeVar("T")
 
@@ -316,7 +316,7 @@ def make_database(
     return database
 
 
-# -- fixtures (imported by the test modules) -------------------------------------------
+# -- fixtures (for every test in this folder) ------------------------------------------
 
 SYNC_KINDS = ["sqlite", "psycopg"]
 ASYNC_KINDS = ["aiosqlite", "asyncpg"]

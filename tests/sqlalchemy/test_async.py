@@ -14,26 +14,28 @@ from typing import Any
 
 import anyio
 import pytest
-from _sqlalchemy_support import (
-    ASYNC_KINDS,
-    Audit,
-    Comment,
-    Post,
-    PostgresDatabase,
-    installed,
-    make_database,
-    postgres,
-)
-from conftest import require_service
 from sqlalchemy import create_engine, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    AsyncSessionTransaction,
+    create_async_engine,
+)
 from sqlalchemy.orm import Session
 
 import asignal.sqlalchemy
 from asignal.signals import post_save, pre_save
 from asignal.testing import connected_to
-
-__all__ = ["installed", "postgres"]  # fixtures
+from tests.conftest import require_service
+from tests.sqlalchemy.conftest import (
+    ASYNC_KINDS,
+    Audit,
+    Comment,
+    Post,
+    PostgresDatabase,
+    make_database,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -136,6 +138,31 @@ async def test_async_post_save_receivers_write_through_the_async_session(
     assert sorted(notes) == ["orm p", "sql p"]
 
 
+async def test_the_connection_receivers_get_is_in_the_flushs_transaction(
+    engine: AsyncEngine,
+) -> None:
+    """``connection=`` is an ``AsyncConnection`` in the flush's transaction: what a
+    receiver writes through it is rolled back with the session (and, from SQLAlchemy
+    2.1.7, it is the object ``await session.connection()`` returns)."""
+    given: list[AsyncConnection] = []
+
+    async def write(sender: type, connection: AsyncConnection, **kw: Any) -> None:
+        await connection.execute(insert(Audit).values(note="through connection"))
+        given.append(connection)
+
+    with connected_to(write, post_save, sender=Post):
+        async with AsyncSession(engine) as session:
+            session.add(Post(title="p"))
+            await session.flush()
+            assert len(given) == 1
+            assert isinstance(given[0], AsyncConnection)
+            if hasattr(AsyncSessionTransaction, "connections"):
+                assert given[0] is await session.connection()
+            assert await session.scalar(select(func.count()).select_from(Audit)) == 1
+            await session.rollback()
+            assert await session.scalar(select(func.count()).select_from(Audit)) == 0
+
+
 async def test_async_receivers_load_relationships_with_awaitable_attrs(
     engine: AsyncEngine,
 ) -> None:
@@ -185,7 +212,7 @@ async def test_robust_mode_logs_async_receiver_failures(
     async def refuse(sender: type, **kwargs: Any) -> None:
         raise Refused("logged")
 
-    from _sqlalchemy_support import Base
+    from tests.sqlalchemy.conftest import Base
 
     asignal.sqlalchemy.install(Base, robust=True)  # replaces the options
     with (
@@ -204,7 +231,7 @@ async def test_robust_mode_logs_async_receiver_failures(
 
 @pytest.fixture
 def sync_engine(tmp_path: Any, installed: None) -> Iterator[Any]:
-    from _sqlalchemy_support import Base
+    from tests.sqlalchemy.conftest import Base
 
     engine = create_engine(f"sqlite:///{tmp_path}/plain.db")
     Base.metadata.create_all(engine)

@@ -1,8 +1,8 @@
 """Model signals from SQLAlchemy flushes, on SQLite and PostgreSQL, sync and async.
 
-Every test here runs on the four databases of ``_sqlalchemy_support`` (the async ones
+Every test here runs on the four databases of ``conftest.py`` (the async ones
 through ``AsyncSession.run_sync``, so inside SQLAlchemy's greenlet) with sync
-receivers; ``test_sqlalchemy_async.py`` covers async receivers.
+receivers; ``test_async.py`` covers async receivers.
 """
 
 from __future__ import annotations
@@ -12,7 +12,14 @@ from contextlib import ExitStack
 from typing import Any
 
 import pytest
-from _sqlalchemy_support import (
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session
+
+import asignal.sqlalchemy
+from asignal.signals import m2m_changed, post_save, pre_delete, pre_save
+from asignal.testing import connected_to
+from tests.sqlalchemy.conftest import (
     Audit,
     Author,
     Comment,
@@ -22,22 +29,9 @@ from _sqlalchemy_support import (
     Post,
     Student,
     Tag,
-    db,
     enrollment,
-    installed,
-    journal,
     post_tags,
-    postgres,
 )
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import Session
-
-import asignal.sqlalchemy
-from asignal.signals import m2m_changed, post_save, pre_delete, pre_save
-from asignal.testing import connected_to
-
-__all__ = ["db", "installed", "journal", "postgres"]  # fixtures
 
 
 def _add_post(session: Session, **fields: Any) -> Post:
