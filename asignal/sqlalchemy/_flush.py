@@ -27,7 +27,7 @@ from .._integration import is_observed
 from ..signals import post_delete, post_save, pre_delete, pre_save
 from . import _m2m, _state
 from ._options import Options
-from ._send import deliver, deliver_all, row_kwargs, send_post
+from ._send import deliver, deliver_after_commit, deliver_all, row_kwargs, send_post
 from ._state import FlushState, session_state
 from ._targets import options_for
 
@@ -216,7 +216,9 @@ def after_commit(session: Session) -> None:
     root = session.get_transaction()
     if root is None:  # pragma: no cover - after_commit always has one
         return
-    deliver_all(state.on_commit.pop(root, []))
+    failure = deliver_after_commit(state.on_commit.pop(root, []))
+    if failure is not None:
+        state.failed = (root, failure)
 
 
 def after_soft_rollback(session: Session, previous: SessionTransaction) -> None:
@@ -228,10 +230,24 @@ def after_soft_rollback(session: Session, previous: SessionTransaction) -> None:
 
 
 def after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    """Drop the ``on_commit`` sends of a transaction that ends without a commit, and
+    raise the exception that stopped the sends of one that committed.
+
+    This is the last thing ``commit()`` does, after the transaction is closed, so
+    the session is left as after any commit. SQLAlchemy calls the event's
+    listeners in order: those added after ``install()`` are not called for a
+    transaction whose sends failed.
+    """
     state = _state.sessions.get(session)
-    if state is not None and state.on_commit:
+    if state is None:
+        return
+    if state.on_commit:
         # Delivered or moved already if committed; a rollback drops them here.
         state.on_commit.pop(transaction, None)
+    if state.failed is not None and state.failed[0] is transaction:
+        failure = state.failed[1]
+        state.failed = None
+        raise failure
 
 
 def after_begin(

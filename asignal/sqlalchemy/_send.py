@@ -12,6 +12,7 @@ receivers called inline between them.
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -33,6 +34,7 @@ from ._state import Delivery, flush_state
 
 __all__ = [
     "deliver",
+    "deliver_after_commit",
     "deliver_all",
     "describe_engine",
     "facing_connection",
@@ -91,6 +93,59 @@ def deliver_all(deliveries: list[Delivery]) -> None:
     """Deliver in order; the first exception of a non-robust send stops the rest."""
     for signal, sender, kwargs, robust in deliveries:
         deliver(signal, sender, kwargs, robust)
+
+
+def deliver_after_commit(deliveries: list[Delivery]) -> BaseException | None:
+    """Deliver the ``on_commit`` sends of a committed transaction, in order, and
+    return the exception that stopped them, if any, for the caller to raise once
+    SQLAlchemy has closed the transaction.
+
+    Nothing may propagate from here: SQLAlchemy calls this between committing and
+    closing the transaction, and an exception would leave the session stuck in its
+    committed state. A non-robust send's exception stops the sends after it, as
+    ``send()`` stops the receivers after a failing one (Django's non-robust
+    ``on_commit`` callbacks do the same); each send not made is logged at ERROR on
+    the ``asignal`` logger, naming it. Robust sends log their own failures and never
+    stop the others.
+    """
+    for index, (signal, sender, kwargs, robust) in enumerate(deliveries):
+        try:
+            deliver(signal, sender, kwargs, robust)
+        except BaseException as exc:  # cancellation too: it is raised, only later
+            for skipped in deliveries[index + 1 :]:
+                _log_not_sent(skipped, exc)
+            return exc
+    return None
+
+
+_logger = logging.getLogger("asignal")
+
+
+def _log_not_sent(delivery: Delivery, cause: BaseException) -> None:
+    signal, sender, kwargs, _ = delivery
+    about = ", ".join(
+        f"{key}={_safe_repr(kwargs[key])}"
+        for key in ("instance", "action")
+        if key in kwargs
+    )
+    _logger.error(
+        "%r from %s (%s) was not sent after the commit: an earlier on_commit "
+        "receiver raised %s: %s, which propagates from commit().",
+        signal,
+        getattr(sender, "__qualname__", None) or repr(sender),
+        about,
+        type(cause).__qualname__,
+        cause,
+    )
+
+
+def _safe_repr(value: object) -> str:
+    # A model's own __repr__ may fail (an expired attribute, a bug): the log line
+    # must still be written, and nothing may escape from here.
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__qualname__} object>"
 
 
 def send_post(session: Session, options: Options, delivery: Delivery) -> None:

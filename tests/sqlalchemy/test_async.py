@@ -206,6 +206,31 @@ async def test_on_commit_awaits_async_receivers_after_the_commit(
     assert committed == [1]
 
 
+async def test_an_async_on_commit_receiver_that_raises_leaves_the_session_usable(
+    engine: AsyncEngine,
+) -> None:
+    """An async receiver failing in on_commit delivery: ``await commit()`` raises
+    its exception, and the AsyncSession goes on as after any commit."""
+
+    async def refuse(sender: type, instance: Post, **kwargs: Any) -> None:
+        await anyio.sleep(0)
+        if instance.title == "refused":
+            raise Refused(instance.title)
+
+    with connected_to(refuse, post_save, sender=Post):
+        async with AsyncSession(
+            engine, info={asignal.sqlalchemy.POST_DELIVERY_KEY: "on_commit"}
+        ) as session:
+            session.add(Post(title="refused"))
+            with pytest.raises(Refused, match="refused"):
+                await session.commit()
+            session.add(Post(title="accepted"))
+            await session.commit()
+            await session.rollback()
+            titles = (await session.scalars(select(Post.title))).all()
+    assert sorted(titles) == ["accepted", "refused"]
+
+
 async def test_robust_mode_logs_async_receiver_failures(
     engine: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
