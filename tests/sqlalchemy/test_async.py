@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any
 
 import anyio
@@ -229,6 +229,40 @@ async def test_an_async_on_commit_receiver_that_raises_leaves_the_session_usable
             await session.rollback()
             titles = (await session.scalars(select(Post.title))).all()
     assert sorted(titles) == ["accepted", "refused"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs the returned-coroutine guard in asignal._integration.send_awaiting "
+    "(the core's one delivery path, issue 11)",
+)
+async def test_a_sync_receiver_returning_a_coroutine_is_refused(
+    engine: AsyncEngine,
+) -> None:
+    """Under AsyncSession, a receiver connected as sync that returns a coroutine
+    makes the flush raise TypeError, as every send does, instead of being dropped."""
+    ran: list[str] = []
+    returned: list[Coroutine[Any, Any, None]] = []
+
+    async def body() -> None:
+        ran.append("body")
+
+    def hides_async(sender: type, **kwargs: Any) -> Coroutine[Any, Any, None]:
+        coroutine = body()
+        returned.append(coroutine)
+        return coroutine
+
+    try:
+        with connected_to(hides_async, pre_save, sender=Post):
+            async with AsyncSession(engine) as session:
+                session.add(Post(title="p"))
+                with pytest.raises(TypeError, match="returned a coroutine"):
+                    await session.commit()
+    finally:
+        for coroutine in returned:  # so that Python does not warn about them here
+            coroutine.close()
+    assert ran == []
+    assert len(returned) == 1
 
 
 async def test_robust_mode_logs_async_receiver_failures(
