@@ -1,12 +1,24 @@
-"""``pre_init`` and ``post_init``: a model constructed, a model loaded."""
+"""``pre_init`` and ``post_init``: a model constructed, a model loaded.
+
+``pre_init`` is sent from SQLAlchemy's ``init`` event, at the start of the model's
+``__init__``: in the application's own code, outside any session. ``post_init`` is
+sent from the ``load`` event, inside whichever session loads the row, so inside
+SQLAlchemy's greenlet for an ``AsyncSession``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
+from functools import partial
 from typing import Any
 
-from .._integration import is_observed
+import anyio.lowlevel
+
+from .. import Signal
+from .._integration import is_observed, send_awaiting
 from ..signals import post_init, pre_init
-from ._send import deliver
+from ._send import deliver, in_sqlalchemy_greenlet
 from ._targets import options_for_class
 
 __all__ = ["on_init", "on_load"]
@@ -17,7 +29,7 @@ def on_init(target: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> No
     options = options_for_class(type(target))
     if options is None or not options.init_signals or not is_observed(pre_init):
         return
-    deliver(pre_init, type(target), {"args": args, "kwargs": kwargs}, options.robust)
+    _deliver(pre_init, type(target), {"args": args, "kwargs": kwargs}, options.robust)
 
 
 def on_load(target: object, context: object) -> None:
@@ -25,4 +37,57 @@ def on_load(target: object, context: object) -> None:
     options = options_for_class(type(target))
     if options is None or not options.init_signals or not is_observed(post_init):
         return
-    deliver(post_init, type(target), {"instance": target}, options.robust)
+    _deliver(post_init, type(target), {"instance": target}, options.robust)
+
+
+def _deliver(
+    signal: Signal, sender: type, kwargs: dict[str, Any], robust: bool
+) -> None:
+    """Like :func:`._send.deliver`, but an async receiver that cannot be awaited
+    gets an error that names the constructor, not ``asend()``: the caller cannot
+    choose how SQLAlchemy's constructor hook sends.
+
+    Outside SQLAlchemy's greenlet, on a thread that runs an event loop (a model
+    constructed in ``async def`` code), sync receivers run as usual and each async
+    receiver raises ``RuntimeError`` (logged instead if *robust*).
+    """
+    if in_sqlalchemy_greenlet() or not _on_event_loop_thread():
+        deliver(signal, sender, kwargs, robust)
+    else:
+        refuse = partial(_cannot_await, signal, sender)
+        send_awaiting(signal, sender, kwargs, robust=robust, await_=refuse)
+
+
+def _on_event_loop_thread() -> bool:
+    """Whether this thread runs an event loop, where ``send()`` cannot block."""
+    try:
+        anyio.lowlevel.current_token()
+    except RuntimeError:
+        # anyio sees no loop outside a task, but a callback the loop runs is on
+        # its thread all the same.
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+    return True
+
+
+def _cannot_await(
+    signal: Signal, sender: type, coroutine: Coroutine[Any, Any, Any]
+) -> None:
+    coroutine.close()  # never to be awaited: no "never awaited" warning either
+    receiver = getattr(coroutine, "__qualname__", None) or repr(coroutine)
+    name = "pre_init" if signal is pre_init else "post_init"
+    where = (
+        f"from {sender.__qualname__}'s constructor"
+        if signal is pre_init
+        else f"while a plain Session loads a {sender.__qualname__}"
+    )
+    raise RuntimeError(
+        f"The async receiver {receiver} of {name} cannot run: {name} "
+        f"is sent {where}, which is synchronous code running outside any "
+        "AsyncSession on a thread that runs an event loop, so nothing can await "
+        f"it there. Connect a sync receiver (def, not async def) to {name}, or "
+        "create the object inside `await session.run_sync(...)`, or "
+        "install(..., init_signals=False) if you do not need these signals."
+    )

@@ -1,8 +1,9 @@
 """Async receivers under ``AsyncSession``, and async receivers with a plain ``Session``.
 
-asyncio only: SQLAlchemy's ``AsyncSession`` and its drivers (aiosqlite, asyncpg) run
-on asyncio, not trio. The bridge itself needs no event loop; under a sync ``Session``
-it follows ``Signal.send()``'s rules, tested at the end.
+On asyncio: SQLAlchemy's ``AsyncSession`` and its drivers (aiosqlite, asyncpg) run
+on asyncio, not trio (a test that needs no database runs on trio as well). The
+bridge itself needs no event loop; under a sync ``Session`` it follows
+``Signal.send()``'s rules, tested at the end.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 
 import asignal.sqlalchemy
-from asignal.signals import post_save, pre_save
+from asignal.signals import post_init, post_save, pre_init, pre_save
 from asignal.testing import connected_to
 from tests.conftest import require_service
 from tests.sqlalchemy.conftest import (
@@ -283,6 +284,77 @@ async def test_robust_mode_logs_async_receiver_failures(
             await session.commit()
             assert await session.scalar(select(func.count()).select_from(Post))
     assert "Refused: logged" in caplog.text
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_an_async_pre_init_receiver_says_why_it_cannot_run(
+    installed: None,
+) -> None:
+    """A model constructed in async code sends pre_init from its (sync)
+    constructor, outside any session: an async receiver gets a RuntimeError that
+    says so and what to do, and the sync receivers still run."""
+    ran: list[str] = []
+
+    async def audit_init(sender: type, **kwargs: Any) -> None:
+        ran.append("async")
+
+    def count_init(sender: type, **kwargs: Any) -> None:
+        ran.append("sync")
+
+    with (
+        connected_to(count_init, pre_init, sender=Post),
+        connected_to(audit_init, pre_init, sender=Post),
+        pytest.raises(RuntimeError) as raised,
+    ):
+        Post(title="p")
+    message = str(raised.value)
+    assert "audit_init" in message
+    assert "Post" in message
+    assert "constructor" in message
+    assert "sync receiver" in message
+    assert "init_signals=False" in message
+    assert ran == ["sync"]
+
+
+async def test_an_async_pre_init_receiver_runs_for_objects_made_in_run_sync(
+    engine: AsyncEngine,
+) -> None:
+    """What the error advises works: a model constructed inside
+    ``AsyncSession.run_sync`` awaits async pre_init receivers."""
+    ran: list[str] = []
+
+    async def audit_init(sender: type, **kwargs: Any) -> None:
+        await anyio.sleep(0)
+        ran.append("async")
+
+    def make_post(session: Session) -> None:
+        session.add(Post(title="made in run_sync"))
+
+    with connected_to(audit_init, pre_init, sender=Post):
+        async with AsyncSession(engine) as session:
+            await session.run_sync(make_post)
+            await session.commit()
+    assert ran == ["async"]
+
+
+async def test_async_post_init_receivers_are_awaited_when_an_async_session_loads(
+    engine: AsyncEngine,
+) -> None:
+    """post_init is sent while the AsyncSession loads rows, inside its greenlet, so
+    async receivers are awaited there."""
+    loaded: list[str] = []
+
+    async def on_load(sender: type, instance: Post, **kwargs: Any) -> None:
+        await anyio.sleep(0)
+        loaded.append(instance.title)
+
+    async with AsyncSession(engine) as session:
+        session.add(Post(title="p"))
+        await session.commit()
+    with connected_to(on_load, post_init, sender=Post):
+        async with AsyncSession(engine) as session:
+            await session.scalars(select(Post))
+    assert loaded == ["p"]
 
 
 # -- a plain Session with async receivers ----------------------------------------------
