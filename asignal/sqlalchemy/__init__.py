@@ -20,9 +20,14 @@ The contract, in short (the README's SQLAlchemy section has the whole of it):
   statement; a receiver that raises aborts the flush and SQLAlchemy rolls back.
 - ``post_save``/``post_delete``/``m2m_changed`` post actions arrive by the
   post-delivery mode: ``"after_flush"`` (default), ``"flush"`` or ``"on_commit"``.
+  An ``on_commit`` receiver that raises propagates from ``commit()`` once the
+  transaction is closed; the sends after it are logged at ERROR, not made.
 - Under ``AsyncSession`` async receivers are awaited, in call order, in the task that
   awaited ``flush()``/``commit()``; sync receivers run inline, blocking the loop.
   Under a plain ``Session``, sends follow ``Signal.send()``'s rules.
+- ``pre_init`` is sent from the model's constructor, outside any session: from
+  ``async def`` code its async receivers cannot be awaited and raise
+  ``RuntimeError``; ``post_init`` is sent while a session loads.
 - Bulk statements (``session.execute(insert(...))``, ``update()``, ``delete()``) send
   no per-instance signals, as in Django; :data:`pre_bulk` and :data:`post_bulk`
   are sent once per such statement instead.
