@@ -202,6 +202,9 @@ def _owner(transaction: SessionTransaction) -> SessionTransaction:
 
 
 def after_commit(session: Session) -> None:
+    """Deliver the ``on_commit`` sends of the root transaction that committed, or
+    hand a released savepoint's on to the transaction around it. A failure is kept
+    for :func:`after_transaction_end` to raise."""
     state = _state.sessions.get(session)
     if state is None or not state.on_commit:
         return
