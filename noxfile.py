@@ -45,13 +45,7 @@ def sqlalchemy20(session: nox.Session) -> None:
     """The SQLAlchemy bridge's tests on the oldest SQLAlchemy it supports (2.0, where
     SQLAlchemy's ``await_`` was still called ``await_only``)."""
     session.install(".", *_group("tests"), "sqlalchemy[asyncio]>=2.0,<2.1")
-    session.run(
-        "pytest",
-        "tests/test_sqlalchemy_signals.py",
-        "tests/test_sqlalchemy_async.py",
-        "tests/test_sqlalchemy_install.py",
-        *session.posargs,
-    )
+    session.run("pytest", "tests/sqlalchemy", *session.posargs)
 
 
 @nox.session(python=PYTHONS[-1], default=False)

@@ -33,7 +33,7 @@ import anyio.lowlevel
 
 from ._state import kept_loop
 
-__all__ = ["check_can_block", "run_blocking"]
+__all__ = ["check_can_block", "run_blocking", "runs_event_loop"]
 
 T = TypeVar("T")
 
@@ -109,11 +109,8 @@ def _run_on_kept_loop(func: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return tasks[0].result()
 
 
-def check_can_block(what: str) -> None:
-    """Raise ``RuntimeError`` if this thread runs an event loop.
-
-    :param what: how to name the call in the message, e.g. ``"<Signal 'x'>.send(...)"``.
-    """
+def runs_event_loop() -> bool:
+    """Whether this thread is running an event loop (where blocking deadlocks)."""
     try:
         anyio.lowlevel.current_token()
     except RuntimeError:
@@ -122,12 +119,16 @@ def check_can_block(what: str) -> None:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            running = False
-        else:
-            running = True
-    else:
-        running = True
-    if running:
+            return False
+    return True
+
+
+def check_can_block(what: str) -> None:
+    """Raise ``RuntimeError`` if this thread runs an event loop.
+
+    :param what: how to name the call in the message, e.g. ``"<Signal 'x'>.send(...)"``.
+    """
+    if runs_event_loop():
         raise RuntimeError(
             f"{what} cannot wait for async receivers here: this thread is running an "
             "event loop, and blocking it would deadlock. Use `await signal.asend(...)` "

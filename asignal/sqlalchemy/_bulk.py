@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy.orm import ORMExecuteState
 
-from ._signal import Signal
-from ._sqlalchemy_flush import wanted
-from ._sqlalchemy_options import options_for
-from ._sqlalchemy_send import deliver, describe_engine, facing_session
+from .. import Signal
+from .._integration import is_observed
+from ._send import deliver, describe_engine, facing_session
+from ._targets import options_for
 
 __all__ = ["do_orm_execute", "post_bulk", "pre_bulk"]
 
@@ -53,7 +53,7 @@ def do_orm_execute(state: ORMExecuteState) -> Any:
     if action is None or mapper is None:
         return None
     options = options_for(mapper)
-    if options is None or not (wanted(pre_bulk) or wanted(post_bulk)):
+    if options is None or not (is_observed(pre_bulk) or is_observed(post_bulk)):
         return None
     session = state.session
     kwargs: dict[str, Any] = {
@@ -64,7 +64,7 @@ def do_orm_execute(state: ORMExecuteState) -> Any:
         "using": describe_engine(session.get_bind(mapper=mapper).engine, options.binds),
     }
     deliver(pre_bulk, mapper.class_, kwargs, options.robust)
-    if not wanted(post_bulk):
+    if not is_observed(post_bulk):
         return None
     # Run the statement here (and the do_orm_execute handlers after this one), so
     # that post_bulk follows it; the caller gets this very result.

@@ -16,7 +16,6 @@ according to the post-delivery mode:
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -24,102 +23,34 @@ from sqlalchemy.orm import InstanceState, Mapper, Session, SessionTransaction
 from sqlalchemy.orm import object_session as _object_session
 from sqlalchemy.orm.attributes import instance_state
 
-from ._integration import is_observed
-from ._signal import Signal
-from ._sqlalchemy_options import Options, options_for, post_delivery_for
-from ._sqlalchemy_send import (
-    Delivery,
-    deliver,
-    deliver_all,
-    describe_engine,
-    facing_connection,
-    facing_session,
-)
-from .signals import post_delete, post_save, pre_delete, pre_save
+from .._integration import is_observed
+from ..signals import post_delete, post_save, pre_delete, pre_save
+from . import _m2m, _state
+from ._options import Options
+from ._send import deliver, deliver_after_commit, deliver_all, row_kwargs, send_post
+from ._state import FlushState, session_state
+from ._targets import options_for
 
-__all__ = ["FlushState", "SessionState", "session_state"]
-
-
-class FlushState:
-    """What one flush of one session collected until ``after_flush_postexec``."""
-
-    __slots__ = ("after_flush", "after_statement", "m2m", "on_commit", "origins")
-
-    def __init__(self) -> None:
-        self.after_flush: list[Delivery] = []
-        self.on_commit: list[Delivery] = []
-        #: InstanceState -> the object whose deletion cascaded to it.
-        self.origins: dict[InstanceState[Any], object] = {}
-        #: Association table -> pending many-to-many changes (see _sqlalchemy_m2m).
-        self.m2m: dict[Any, list[Any]] = {}
-        #: id(statement) -> post_add/post_remove deliveries waiting for it to run.
-        self.after_statement: dict[
-            int, tuple[Session, list[tuple[Delivery, Options]]]
-        ] = {}
-
-
-class SessionState:
-    __slots__ = ("__weakref__", "flush", "on_commit")
-
-    def __init__(self) -> None:
-        self.flush: FlushState | None = None
-        #: Transaction (root or savepoint) -> on_commit deliveries flushed in it.
-        self.on_commit: dict[SessionTransaction, list[Delivery]] = {}
-
-
-_sessions: weakref.WeakKeyDictionary[Session, SessionState] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def session_state(session: Session) -> SessionState:
-    state = _sessions.get(session)
-    if state is None:
-        state = _sessions[session] = SessionState()
-    return state
-
-
-def flush_state(session: Session) -> FlushState:
-    state = session_state(session)
-    if state.flush is None:  # a flush that began before install()
-        state.flush = FlushState()
-    return state.flush
-
-
-def wanted(signal: Signal) -> bool:
-    """Whether sending *signal* could reach anyone (a receiver or a test observer)."""
-    return is_observed(signal)
+__all__ = [
+    "after_begin",
+    "after_commit",
+    "after_delete",
+    "after_flush_postexec",
+    "after_insert",
+    "after_soft_rollback",
+    "after_transaction_end",
+    "after_update",
+    "before_delete",
+    "before_flush",
+    "before_insert",
+    "before_update",
+]
 
 
 def _session_of(target: object) -> Session:
     session = _object_session(target)
     assert session is not None, "a flushed instance always has its session"
     return session
-
-
-def row_kwargs(
-    session: Session, connection: Connection, options: Options
-) -> dict[str, Any]:
-    facing = facing_session(session)
-    return {
-        "using": describe_engine(connection.engine, options.binds),
-        "session": facing,
-        "connection": facing_connection(connection, facing),
-    }
-
-
-def send_post(session: Session, options: Options, delivery: Delivery) -> None:
-    """Send a post_* signal now, or keep it for later, by the post-delivery mode."""
-    mode = post_delivery_for(session, options)
-    if mode == "flush":
-        deliver(*delivery)
-    elif mode == "after_flush":
-        flush_state(session).after_flush.append(delivery)
-    else:
-        # After the commit the connection is gone: receivers get None, not a
-        # connection they cannot use.
-        delivery[2]["connection"] = None
-        flush_state(session).on_commit.append(delivery)
 
 
 # -- save ------------------------------------------------------------------------------
@@ -138,7 +69,7 @@ def changed_columns(mapper: Mapper[Any], state: InstanceState[Any]) -> frozenset
 
 def before_insert(mapper: Mapper[Any], connection: Connection, target: object) -> None:
     options = options_for(mapper)
-    if options is None or not wanted(pre_save):
+    if options is None or not is_observed(pre_save):
         return
     kwargs = row_kwargs(_session_of(target), connection, options)
     kwargs.update(instance=target, raw=False, update_fields=None)
@@ -147,7 +78,7 @@ def before_insert(mapper: Mapper[Any], connection: Connection, target: object) -
 
 def before_update(mapper: Mapper[Any], connection: Connection, target: object) -> None:
     options = options_for(mapper)
-    if options is None or not wanted(pre_save):
+    if options is None or not is_observed(pre_save):
         return
     fields = changed_columns(mapper, instance_state(target))
     if not fields:  # dirty through a relationship only: no UPDATE of this row
@@ -159,7 +90,7 @@ def before_update(mapper: Mapper[Any], connection: Connection, target: object) -
 
 def after_insert(mapper: Mapper[Any], connection: Connection, target: object) -> None:
     options = options_for(mapper)
-    if options is None or not wanted(post_save):
+    if options is None or not is_observed(post_save):
         return
     session = _session_of(target)
     kwargs = row_kwargs(session, connection, options)
@@ -169,7 +100,7 @@ def after_insert(mapper: Mapper[Any], connection: Connection, target: object) ->
 
 def after_update(mapper: Mapper[Any], connection: Connection, target: object) -> None:
     options = options_for(mapper)
-    if options is None or not wanted(post_save):
+    if options is None or not is_observed(post_save):
         return
     fields = changed_columns(mapper, instance_state(target))
     if not fields:
@@ -226,7 +157,7 @@ def _delete_kwargs(
 
 def before_delete(mapper: Mapper[Any], connection: Connection, target: object) -> None:
     options = options_for(mapper)
-    if options is None or not wanted(pre_delete):
+    if options is None or not is_observed(pre_delete):
         return
     _, kwargs = _delete_kwargs(mapper, connection, target, options)
     deliver(pre_delete, mapper.class_, kwargs, options.robust)
@@ -234,7 +165,7 @@ def before_delete(mapper: Mapper[Any], connection: Connection, target: object) -
 
 def after_delete(mapper: Mapper[Any], connection: Connection, target: object) -> None:
     options = options_for(mapper)
-    if options is None or not wanted(post_delete):
+    if options is None or not is_observed(post_delete):
         return
     session, kwargs = _delete_kwargs(mapper, connection, target, options)
     send_post(session, options, (post_delete, mapper.class_, kwargs, options.robust))
@@ -244,17 +175,15 @@ def after_delete(mapper: Mapper[Any], connection: Connection, target: object) ->
 
 
 def before_flush(session: Session, flush_context: object, objects: object) -> None:
-    from . import _sqlalchemy_m2m
-
     state = session_state(session)
     flush = state.flush = FlushState()
-    if session.deleted and (wanted(pre_delete) or wanted(post_delete)):
+    if session.deleted and (is_observed(pre_delete) or is_observed(post_delete)):
         flush.origins = deletion_origins(session)
-    flush.m2m = _sqlalchemy_m2m.collect(session)
+    flush.m2m = _m2m.collect(session)
 
 
 def after_flush_postexec(session: Session, flush_context: object) -> None:
-    state = _sessions.get(session)
+    state = _state.sessions.get(session)
     if state is None or state.flush is None:
         return
     flush, state.flush = state.flush, None
@@ -273,7 +202,10 @@ def _owner(transaction: SessionTransaction) -> SessionTransaction:
 
 
 def after_commit(session: Session) -> None:
-    state = _sessions.get(session)
+    """Deliver the ``on_commit`` sends of the root transaction that committed, or
+    hand a released savepoint's on to the transaction around it. A failure is kept
+    for :func:`after_transaction_end` to raise."""
+    state = _state.sessions.get(session)
     if state is None or not state.on_commit:
         return
     nested = session.get_nested_transaction()
@@ -287,11 +219,13 @@ def after_commit(session: Session) -> None:
     root = session.get_transaction()
     if root is None:  # pragma: no cover - after_commit always has one
         return
-    deliver_all(state.on_commit.pop(root, []))
+    failure = deliver_after_commit(state.on_commit.pop(root, []))
+    if failure is not None:
+        state.failed = (root, failure)
 
 
 def after_soft_rollback(session: Session, previous: SessionTransaction) -> None:
-    state = _sessions.get(session)
+    state = _state.sessions.get(session)
     if state is not None:
         # A flush that failed never reached after_flush_postexec: drop what it
         # collected (and the objects it holds) now rather than at the next flush.
@@ -299,15 +233,27 @@ def after_soft_rollback(session: Session, previous: SessionTransaction) -> None:
 
 
 def after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
-    state = _sessions.get(session)
-    if state is not None and state.on_commit:
+    """Drop the ``on_commit`` sends of a transaction that ends without a commit, and
+    raise the exception that stopped the sends of one that committed.
+
+    This is the last thing ``commit()`` does, after the transaction is closed, so
+    the session is left as after any commit. SQLAlchemy calls the event's
+    listeners in order: those added after ``install()`` are not called for a
+    transaction whose sends failed.
+    """
+    state = _state.sessions.get(session)
+    if state is None:
+        return
+    if state.on_commit:
         # Delivered or moved already if committed; a rollback drops them here.
         state.on_commit.pop(transaction, None)
+    if state.failed is not None and state.failed[0] is transaction:
+        failure = state.failed[1]
+        state.failed = None
+        raise failure
 
 
 def after_begin(
     session: Session, transaction: SessionTransaction, connection: Connection
 ) -> None:
-    from . import _sqlalchemy_m2m
-
-    _sqlalchemy_m2m.watch_connection(connection, session_state(session))
+    _m2m.watch_connection(connection, session_state(session))

@@ -1,107 +1,20 @@
-"""Django's model signals, sent by SQLAlchemy's ORM: ``install(Base)`` and go.
-
-``install(Base)`` makes every mapped class of a declarative base (or registry, or
-SQLModel) send asignal's ``pre_save``, ``post_save``, ``pre_delete``, ``post_delete``,
-``m2m_changed``, ``pre_init`` and ``post_init``, with Django's keyword arguments plus
-``session=`` and ``connection=``, from every ``Session`` and ``AsyncSession``::
-
-    from asignal import receiver
-    from asignal.signals import post_save
-    import asignal.sqlalchemy
-
-    asignal.sqlalchemy.install(Base)
-
-    @receiver(post_save, sender=Article)
-    async def on_saved(sender, instance, created, session, **kwargs): ...
-
-The contract, in short (the README's SQLAlchemy section has the whole of it):
-
-- ``pre_save``/``pre_delete`` are sent inside the flush right before each row's
-  statement; a receiver that raises aborts the flush and SQLAlchemy rolls back.
-- ``post_save``/``post_delete``/``m2m_changed`` post actions arrive by the
-  post-delivery mode: ``"after_flush"`` (default), ``"flush"`` or ``"on_commit"``.
-- Under ``AsyncSession`` async receivers are awaited, in call order, in the task that
-  awaited ``flush()``/``commit()``; sync receivers run inline, blocking the loop.
-  Under a plain ``Session``, sends follow ``Signal.send()``'s rules.
-- Bulk statements (``session.execute(insert(...))``, ``update()``, ``delete()``) send
-  no per-instance signals, as in Django; :data:`pre_bulk` and :data:`post_bulk`
-  are sent once per such statement instead.
-"""
+"""``install()``/``uninstall()``: which SQLAlchemy events the bridge listens to."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import Any
-
-try:
-    import sqlalchemy as _sa
-except ImportError as exc:  # pragma: no cover - exercised without the extra
-    raise ImportError(
-        "asignal.sqlalchemy needs SQLAlchemy 2.0 or later with its asyncio support: "
-        "install the extra, pip install 'asignal[sqlalchemy]'."
-    ) from exc
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapper, Session
 
-from . import _sqlalchemy_bulk as _bulk
-from . import _sqlalchemy_flush as _flush
-from . import _sqlalchemy_m2m as _m2m
-from ._sqlalchemy_bulk import post_bulk, pre_bulk
-from ._sqlalchemy_options import (
-    POST_DELIVERY_KEY,
-    POST_DELIVERY_MODES,
-    Options,
-    PostDelivery,
-    Target,
-    add_target,
-    options_for_class,
-    registry_of,
-    remove_target,
-    targets,
-)
-from ._sqlalchemy_send import deliver
-from .signals import post_init, pre_init
+from . import _flush, _instances, _m2m, _state
+from ._bulk import do_orm_execute
+from ._options import POST_DELIVERY_MODES, Options, PostDelivery, Target, registry_of
+from ._targets import add_target, remove_target
 
-__all__ = [
-    "M2M_SIDE_INFO_KEY",
-    "POST_DELIVERY_KEY",
-    "PostDelivery",
-    "install",
-    "is_installed",
-    "post_bulk",
-    "pre_bulk",
-    "uninstall",
-]
-
-#: ``relationship(..., info={M2M_SIDE_INFO_KEY: "forward"})``: which side of a
-#: many-to-many relationship is the forward one (``reverse=False``).
-M2M_SIDE_INFO_KEY = _m2m.INFO_KEY
-
-_major, _minor = (int(part) for part in _sa.__version__.split(".")[:2])
-if (_major, _minor) < (2, 0):  # pragma: no cover - pinned by the extra
-    raise ImportError(
-        f"asignal.sqlalchemy needs SQLAlchemy 2.0 or later, found {_sa.__version__}: "
-        "pip install 'asignal[sqlalchemy]'."
-    )
-
-_lock = threading.Lock()
-
-
-def _on_init(target: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    options = options_for_class(type(target))
-    if options is None or not options.init_signals or not _flush.wanted(pre_init):
-        return
-    deliver(pre_init, type(target), {"args": args, "kwargs": kwargs}, options.robust)
-
-
-def _on_load(target: object, context: object) -> None:
-    options = options_for_class(type(target))
-    if options is None or not options.init_signals or not _flush.wanted(post_init):
-        return
-    deliver(post_init, type(target), {"instance": target}, options.robust)
+__all__ = ["install", "is_installed", "uninstall"]
 
 
 def _after_configured() -> None:
@@ -115,8 +28,8 @@ _MAPPER_EVENTS: tuple[tuple[str, Any], ...] = (
     ("after_insert", _flush.after_insert),
     ("after_update", _flush.after_update),
     ("after_delete", _flush.after_delete),
-    ("init", _on_init),
-    ("load", _on_load),
+    ("init", _instances.on_init),
+    ("load", _instances.on_load),
     ("after_configured", _after_configured),
 )
 _SESSION_EVENTS: tuple[tuple[str, Any], ...] = (
@@ -126,7 +39,7 @@ _SESSION_EVENTS: tuple[tuple[str, Any], ...] = (
     ("after_commit", _flush.after_commit),
     ("after_soft_rollback", _flush.after_soft_rollback),
     ("after_transaction_end", _flush.after_transaction_end),
-    ("do_orm_execute", _bulk.do_orm_execute),
+    ("do_orm_execute", do_orm_execute),
 )
 
 
@@ -201,8 +114,8 @@ def install(
         robust=robust,
         init_signals=init_signals,
     )
-    with _lock:
-        previous = targets().get(base)
+    with _state.lock:
+        previous = _state.targets.get(base)
         add_target(base, options)
         _listen_globally()
         _m2m.forget_links()
@@ -216,18 +129,18 @@ def install(
                 add_target(base, previous)
             _m2m.forget_links()
             _m2m.refresh_links()
-            if not targets():
+            if not _state.targets:
                 _stop_listening()
             raise
 
 
 def uninstall(base: Target) -> None:
     """Stop the classes under *base* sending signals; a no-op if not installed."""
-    with _lock:
+    with _state.lock:
         if remove_target(base) is None:
             return
         _m2m.forget_links()
-        if targets():
+        if _state.targets:
             _m2m.refresh_links()
         else:
             _stop_listening()
@@ -235,4 +148,4 @@ def uninstall(base: Target) -> None:
 
 def is_installed(base: Target) -> bool:
     """Whether ``install(base)`` is in effect."""
-    return base in targets()
+    return base in _state.targets

@@ -31,21 +31,22 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import InstanceState, Mapper, RelationshipProperty, Session
 from sqlalchemy.orm.attributes import AttributeEventToken, instance_state
 
-from ._sqlalchemy_flush import (
-    FlushState,
-    SessionState,
-    row_kwargs,
-    send_post,
-    wanted,
-)
-from ._sqlalchemy_options import Options, installed_mappers
-from ._sqlalchemy_send import Delivery, deliver
-from .signals import m2m_changed
+from .._integration import is_observed
+from ..signals import m2m_changed
+from . import _state
+from ._options import M2M_SIDE_INFO_KEY, Options
+from ._send import deliver, row_kwargs, send_post
+from ._state import Delivery, FlushState, SessionState
+from ._targets import installed_mappers
 
-__all__ = ["INFO_KEY", "collect", "forget_links", "refresh_links", "watch_connection"]
-
-#: ``relationship(..., info={INFO_KEY: "forward"})`` decides the side by hand.
-INFO_KEY = "asignal_m2m"
+__all__ = [
+    "Change",
+    "Link",
+    "collect",
+    "forget_links",
+    "refresh_links",
+    "watch_connection",
+]
 
 # Kept on the forward object's InstanceState.info between flushes:
 # {(link, reverse_state): made_from_reverse_side}.
@@ -126,13 +127,6 @@ class Change:
         self.made_from_reverse = made_from_reverse
 
 
-_links: dict[_Prop, Link] = {}
-_props_by_mapper: weakref.WeakKeyDictionary[Mapper[Any], list[_Prop]] = (
-    weakref.WeakKeyDictionary()
-)
-_listening: list[tuple[Any, str, Any]] = []
-
-
 # -- which relations, and which side ---------------------------------------------------
 
 
@@ -147,11 +141,11 @@ def _reverse_of(prop: _Prop) -> _Prop | None:
 
 
 def _declared_side(prop: _Prop) -> str | None:
-    side = prop.info.get(INFO_KEY)
+    side = prop.info.get(M2M_SIDE_INFO_KEY)
     if side not in (None, "forward", "reverse"):
         raise ValueError(
-            f"relationship {prop} has info[{INFO_KEY!r}] = {side!r}; use 'forward' "
-            "or 'reverse' (or leave it out to let asignal decide)."
+            f"relationship {prop} has info[{M2M_SIDE_INFO_KEY!r}] = {side!r}; use "
+            "'forward' or 'reverse' (or leave it out to let asignal decide)."
         )
     return side
 
@@ -197,7 +191,7 @@ def refresh_links() -> None:
         if not mapper.configured:
             continue
         for prop in mapper.relationships:
-            if prop in _links or prop.secondary is None or prop.viewonly:
+            if prop in _state.links or prop.secondary is None or prop.viewonly:
                 continue
             table: Any = prop.secondary
             if not isinstance(table, Table):
@@ -207,9 +201,9 @@ def refresh_links() -> None:
             link = Link(forward, reverse, _sender_for(table), options)
             for side in (forward, reverse):
                 if side is not None:
-                    _links[side] = link
+                    _state.links[side] = link
                     _listen(side, link, made_from_reverse=side is reverse)
-    _props_by_mapper.clear()
+    _state.props_by_mapper.clear()
 
 
 def _listen(prop: _Prop, link: Link, *, made_from_reverse: bool) -> None:
@@ -217,7 +211,7 @@ def _listen(prop: _Prop, link: Link, *, made_from_reverse: bool) -> None:
         # A change mirrored from the other side carries that side's token.
         if value is None or getattr(initiator.impl, "parent_token", None) is not prop:
             return
-        if not wanted(m2m_changed):  # nobody listens: keep nothing on the objects
+        if not is_observed(m2m_changed):  # nobody listens: keep nothing on the objects
             return
         mine, theirs = instance_state(target), instance_state(value)
         forward, reverse = (theirs, mine) if made_from_reverse else (mine, theirs)
@@ -227,23 +221,23 @@ def _listen(prop: _Prop, link: Link, *, made_from_reverse: bool) -> None:
     attribute = getattr(prop.parent.class_, prop.key)
     for identifier in ("append", "remove"):
         event.listen(attribute, identifier, record, propagate=True)
-        _listening.append((attribute, identifier, record))
+        _state.listening.append((attribute, identifier, record))
 
 
 def forget_links() -> None:
-    for attribute, identifier, fn in _listening:
+    for attribute, identifier, fn in _state.listening:
         if event.contains(attribute, identifier, fn):
             event.remove(attribute, identifier, fn)
-    _listening.clear()
-    _links.clear()
-    _props_by_mapper.clear()
+    _state.listening.clear()
+    _state.links.clear()
+    _state.props_by_mapper.clear()
 
 
 def _props_of(mapper: Mapper[Any]) -> list[_Prop]:
-    props = _props_by_mapper.get(mapper)
+    props = _state.props_by_mapper.get(mapper)
     if props is None:
-        props = _props_by_mapper[mapper] = [
-            prop for prop in mapper.relationships if prop in _links
+        props = _state.props_by_mapper[mapper] = [
+            prop for prop in mapper.relationships if prop in _state.links
         ]
     return props
 
@@ -257,12 +251,12 @@ def collect(session: Session) -> dict[Any, list[Change]]:
     Forgets, on every object of the flush, which side its changes were made from:
     after this flush that is history.
     """
-    if not _links:
+    if not _state.links:
         return {}
     flushed: list[InstanceState[Any]] = [
         instance_state(obj) for obj in itertools.chain(session.new, session.dirty)
     ]
-    if not wanted(m2m_changed):
+    if not is_observed(m2m_changed):
         for state in flushed:
             state.info.pop(_ORIGIN_KEY, None)
         return {}
@@ -275,7 +269,7 @@ def collect(session: Session) -> dict[Any, list[Change]]:
             history = state.attrs[prop.key].history
             if not (history.added or history.deleted):
                 continue
-            link = _links[prop]
+            link = _state.links[prop]
             seen_from_reverse = prop is link.reverse
             pairs = itertools.chain(
                 (("add", o) for o in history.added or ()),
@@ -315,20 +309,16 @@ def _pk(state: InstanceState[Any]) -> Any:
 
 # -- when the association rows are written ---------------------------------------------
 
-_watched: weakref.WeakKeyDictionary[Connection, weakref.ref[SessionState]] = (
-    weakref.WeakKeyDictionary()
-)
-
 
 def watch_connection(connection: Connection, state: SessionState) -> None:
-    _watched[connection] = weakref.ref(state)
+    _state.watched[connection] = weakref.ref(state)
     if not event.contains(connection, "before_execute", _before_execute):
         event.listen(connection, "before_execute", _before_execute)
         event.listen(connection, "after_execute", _after_execute)
 
 
 def _flush_of(connection: Connection) -> FlushState | None:
-    ref = _watched.get(connection)
+    ref = _state.watched.get(connection)
     state = ref() if ref is not None else None
     return state.flush if state is not None else None
 

@@ -1,8 +1,8 @@
 """Model signals from SQLAlchemy flushes, on SQLite and PostgreSQL, sync and async.
 
-Every test here runs on the four databases of ``_sqlalchemy_support`` (the async ones
+Every test here runs on the four databases of ``conftest.py`` (the async ones
 through ``AsyncSession.run_sync``, so inside SQLAlchemy's greenlet) with sync
-receivers; ``test_sqlalchemy_async.py`` covers async receivers.
+receivers; ``test_async.py`` covers async receivers.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 import asignal.sqlalchemy
 from asignal.signals import m2m_changed, post_save, pre_delete, pre_save
 from asignal.testing import connected_to
-from tests._sqlalchemy_support import (
+from tests.sqlalchemy.conftest import (
     Audit,
     Author,
+    Base,
     Comment,
     Course,
     Database,
@@ -29,15 +30,9 @@ from tests._sqlalchemy_support import (
     Post,
     Student,
     Tag,
-    db,
     enrollment,
-    installed,
-    journal,
     post_tags,
-    postgres,
 )
-
-__all__ = ["db", "installed", "journal", "postgres"]  # fixtures
 
 
 def _add_post(session: Session, **fields: Any) -> Post:
@@ -472,6 +467,74 @@ def test_on_commit_follows_savepoints(db: Database, journal: Journal) -> None:
     titles = sorted(s["instance"].title for s in journal.of("post_save"))
     assert titles == ["outer", "released"]
     assert db.count(Post) == 2
+
+
+def test_an_on_commit_receiver_that_raises_leaves_the_session_usable(
+    db: Database, journal: Journal, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A receiver failing in on_commit delivery: commit() raises its exception once
+    the data is committed, the session goes on as after any commit, and each send
+    that was not made is logged at ERROR."""
+    rows: list[Post] = []
+
+    def refuse_the_first(sender: type, instance: Post, **kwargs: Any) -> None:
+        if instance is rows[0]:
+            raise Refused("first row")
+
+    def scenario(session: Session) -> None:
+        rows.extend(Post(title=title) for title in ("one", "two", "three"))
+        session.add_all(rows)
+        with pytest.raises(Refused, match="first row"):
+            session.commit()
+        session.add(Post(title="four"))
+        session.commit()
+        session.rollback()
+
+    with (
+        connected_to(refuse_the_first, post_save, sender=Post),
+        caplog.at_level(logging.ERROR, logger="asignal"),
+    ):
+        db.run(scenario, info={"asignal.post_delivery": "on_commit"})
+    assert db.count(Post) == 4
+    sent = [s["instance"].title for s in journal.of("post_save")]
+    assert sent == ["one", "four"]
+    not_sent = [r for r in caplog.records if "not sent" in r.getMessage()]
+    assert [r.levelno for r in not_sent] == [logging.ERROR] * 2
+    for record, row in zip(not_sent, rows[1:], strict=True):
+        assert "post_save" in record.getMessage()
+        assert repr(row) in record.getMessage()
+        assert "Refused: first row" in record.getMessage()
+
+
+def test_robust_on_commit_delivery_sends_every_row(
+    db: Database, journal: Journal, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With install(robust=True), a receiver failing in on_commit delivery is
+    logged and every other row's post_save is still sent."""
+
+    def refuse_one(sender: type, instance: Post, **kwargs: Any) -> None:
+        if instance.title == "one":
+            raise Refused("logged")
+
+    def scenario(session: Session) -> None:
+        session.add_all([Post(title="one"), Post(title="two")])
+        session.commit()
+        session.add(Post(title="three"))
+        session.commit()
+
+    # Replaces the options the journal fixture installed Base with.
+    asignal.sqlalchemy.install(Base, robust=True, post_delivery="on_commit")
+    with (
+        connected_to(refuse_one, post_save, sender=Post),
+        caplog.at_level(logging.ERROR, logger="asignal"),
+    ):
+        db.run(scenario)
+    assert [s["instance"].title for s in journal.of("post_save")] == [
+        "one",
+        "two",
+        "three",
+    ]
+    assert "Refused: logged" in caplog.text
 
 
 def test_flush_mode_sends_post_save_right_after_each_row(

@@ -5,6 +5,10 @@ driver and through aiosqlite, and the machine's PostgreSQL through psycopg (sync
 asyncpg (async). A scenario is a plain function of a sync ``Session``; on the async
 databases it runs through ``AsyncSession.run_sync``, that is inside SQLAlchemy's
 greenlet, exactly where an ``AsyncSession``'s flush runs.
+
+pytest gives this folder's tests the fixtures; the models and helpers they name are
+imported from ``tests.sqlalchemy.conftest`` (``tests`` is a package, so this module
+and the root ``conftest.py`` do not collide).
 """
 
 from __future__ import annotations
@@ -316,7 +320,7 @@ def make_database(
     return database
 
 
-# -- fixtures (imported by the test modules) -------------------------------------------
+# -- fixtures (for every test in this folder) ------------------------------------------
 
 SYNC_KINDS = ["sqlite", "psycopg"]
 ASYNC_KINDS = ["aiosqlite", "asyncpg"]
