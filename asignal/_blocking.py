@@ -33,7 +33,7 @@ import anyio.lowlevel
 
 from ._state import kept_loop
 
-__all__ = ["check_can_block", "run_blocking"]
+__all__ = ["check_can_block", "run_blocking", "runs_event_loop"]
 
 T = TypeVar("T")
 
@@ -85,16 +85,22 @@ def _run_on_kept_loop(func: Callable[[], Coroutine[Any, Any, T]]) -> T:
         task.add_done_callback(lambda _: done.set())
         tasks.append(task)
 
-    def cancel() -> None:  # queued after start(), so the task exists
-        tasks[0].cancel()
+    def cancel() -> None:
+        # Callbacks run in the order they were queued: if start() was queued at all,
+        # it has run by now. If it was not (interrupted while queueing it), nothing
+        # runs and there is nothing to wait for.
+        if tasks:
+            tasks[0].cancel()
+        else:
+            done.set()
 
-    loop.call_soon_threadsafe(start)
     try:
+        loop.call_soon_threadsafe(start)
         done.wait()
     except BaseException:
-        loop.call_soon_threadsafe(cancel)
         while True:
             try:
+                loop.call_soon_threadsafe(cancel)
                 done.wait()
                 break
             except BaseException:
@@ -103,11 +109,8 @@ def _run_on_kept_loop(func: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return tasks[0].result()
 
 
-def check_can_block(what: str) -> None:
-    """Raise ``RuntimeError`` if this thread runs an event loop.
-
-    :param what: how to name the call in the message, e.g. ``"<Signal 'x'>.send(...)"``.
-    """
+def runs_event_loop() -> bool:
+    """Whether this thread is running an event loop (where blocking deadlocks)."""
     try:
         anyio.lowlevel.current_token()
     except RuntimeError:
@@ -116,12 +119,16 @@ def check_can_block(what: str) -> None:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            running = False
-        else:
-            running = True
-    else:
-        running = True
-    if running:
+            return False
+    return True
+
+
+def check_can_block(what: str) -> None:
+    """Raise ``RuntimeError`` if this thread runs an event loop.
+
+    :param what: how to name the call in the message, e.g. ``"<Signal 'x'>.send(...)"``.
+    """
+    if runs_event_loop():
         raise RuntimeError(
             f"{what} cannot wait for async receivers here: this thread is running an "
             "event loop, and blocking it would deadlock. Use `await signal.asend(...)` "

@@ -50,6 +50,7 @@ def _receiver_json(info: ReceiverInfo) -> dict[str, Any]:
         "sender": _describe_sender(info.sender),
         "weak": info.weak,
         "priority": info.priority,
+        "inline": info.inline,
         "dispatch_uid": None if info.dispatch_uid is None else str(info.dispatch_uid),
     }
 
@@ -80,37 +81,60 @@ def _text(signals: list[Signal], found_as: dict[int, str]) -> str:
             lines.append("  (no receivers)")
         for position, info in enumerate(infos, 1):
             where = f"{info.file}:{info.line}" if info.file else "?"
-            lines.append(
+            line = (
                 f"  {position}. {info.name}  {where}  "
                 f"{'async' if info.is_async else 'sync'}  "
                 f"sender={_describe_sender(info.sender)}  "
                 f"{'weak' if info.weak else 'strong'}  priority={info.priority}"
             )
+            if info.inline:
+                line += "  inline"
+            if info.dispatch_uid is not None:
+                line += f"  dispatch_uid={info.dispatch_uid!r}"
+            lines.append(line)
     return "\n".join(lines) if lines else "no signals found"
 
 
+def _mermaid_label(text: str) -> str:
+    """*text* as a quoted Mermaid label: the characters that Mermaid or its HTML
+    labels would read as syntax (``<lambda>``, quotes) become entity codes."""
+    for char, code in (("#", "#35;"), ("&", "#38;"), ('"', "#quot;")):
+        text = text.replace(char, code)
+    return '"' + text.replace("<", "#lt;").replace(">", "#gt;") + '"'
+
+
 def _mermaid(signals: list[Signal], found_as: dict[int, str]) -> str:
+    """A flowchart whose every edge is a true route.
+
+    Each signal is one node, standing for a send from any sender; each sender
+    that some receiver is restricted to is one node; each connection is its own
+    receiver node (two receivers with one name stay two). A receiver connected
+    for any sender hangs from its signal; one connected for a sender hangs from
+    that sender, on an edge labelled with the signal.
+    """
     lines = ["flowchart LR"]
-    ids: dict[str, str] = {}
-
-    def node(label: str, shape: str) -> str:
-        if label not in ids:
-            ids[label] = f"n{len(ids)}"
-            text = label.replace('"', "'")
-            opening, closing = {"sender": ("[/", "/]"), "signal": ("((", "))")}.get(
-                shape, ("[", "]")
-            )
-            lines.append(f'    {ids[label]}{opening}"{text}"{closing}')
-        return ids[label]
-
-    for signal in signals:
-        signal_node = node(_signal_name(signal, found_as), "signal")
+    senders: dict[int, tuple[object, str]] = {}  # the object keeps its id() unique
+    receivers = 0
+    for index, signal in enumerate(signals):
+        signal_id = f"s{index}"
+        name = _mermaid_label(_signal_name(signal, found_as))
+        lines.append(f"    {signal_id}(({name}))")
         for info in signal.describe():
-            sender_node = node(f"sender: {_describe_sender(info.sender)}", "sender")
-            receiver_node = node(info.name, "receiver")
-            lines.append(f"    {sender_node} --> {signal_node}")
-            lines.append(f"    {signal_node} --> {receiver_node}")
-    return "\n".join(dict.fromkeys(lines))  # one line per edge, in order
+            receiver_id = f"r{receivers}"
+            receivers += 1
+            lines.append(f"    {receiver_id}[{_mermaid_label(info.name)}]")
+            if info.sender is None:
+                lines.append(f"    {signal_id} --> {receiver_id}")
+                continue
+            if id(info.sender) in senders:
+                sender_id = senders[id(info.sender)][1]
+            else:
+                sender_id = f"p{len(senders)}"
+                senders[id(info.sender)] = (info.sender, sender_id)
+                label = _mermaid_label(_describe_sender(info.sender))
+                lines.append(f"    {sender_id}[/{label}/]")
+            lines.append(f"    {sender_id} -- {name} --> {receiver_id}")
+    return "\n".join(lines)
 
 
 def _list(args: argparse.Namespace) -> int:

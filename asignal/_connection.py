@@ -48,7 +48,7 @@ def entry_key(
     receiver: object, sender: object, dispatch_uid: Hashable | None
 ) -> Hashable:
     """The key of the connection of *receiver* (or *dispatch_uid*) for *sender* in
-    ``Signal._entries``: connect and disconnect find a connection by it.
+    ``Connections.entries``: connect and disconnect find a connection by it.
 
     ``(receiver key, sender key)`` as in Django, with two shortcuts for connections to
     any sender, the commonest kind, that save memory:
@@ -134,12 +134,15 @@ class ReceiverInfo:
 
 
 class Connection:
-    """A receiver connected to a signal (one entry of ``Signal.receivers``).
+    """A receiver connected to a signal: one entry of ``Signal.receivers``, read-only.
 
-    Treat it as opaque; ``Signal.describe()`` gives a stable, documented view.
-    Calling ``deref()`` returns the receiver, or ``None`` once it was collected.
-    Compare connections with ``is``: ``==`` between two of them is not defined
-    (weakly held ones compare as weak references do, by receiver).
+    What the application reads: :attr:`receiver`, :attr:`sender`, :attr:`priority`,
+    :attr:`dispatch_uid`, :attr:`weak`, :attr:`inline`, :attr:`is_async`,
+    :meth:`is_alive` and :meth:`info` (``Signal.describe()`` gives the same view
+    for every connection). What the signal itself uses: :attr:`deref`, :attr:`key`,
+    :attr:`sender_ref` and :meth:`rebuilt`. Connections are made by
+    ``Signal.connect()`` only. Compare them with ``is``: ``==`` between two of them
+    is not defined (weakly held ones compare as weak references do, by receiver).
     """
 
     # Two layouts share this interface (see make_connection): the common one *is*
@@ -147,6 +150,8 @@ class Connection:
     __slots__ = ()
 
     _options: tuple[Hashable | None, int, bool, bool, bool]
+    #: A callable returning the sender this connection is restricted to (None once
+    #: a weakly held sender died), or None for a connection to any sender.
     sender_ref: Callable[[], Any] | None
 
     @property
@@ -156,27 +161,34 @@ class Connection:
 
     @property
     def key(self) -> Hashable:
-        """This connection's key in ``Signal._entries`` (see :func:`entry_key`)."""
+        """What identifies this connection in its signal: the receiver (or
+        ``dispatch_uid``) and the sender (see :func:`entry_key`)."""
         raise NotImplementedError
 
     @property
     def dispatch_uid(self) -> Hashable | None:
+        """The ``dispatch_uid`` given to ``connect()``, or None."""
         return self._options[0]
 
     @property
     def priority(self) -> int:
+        """Higher is called first; ties in connection order."""
         return self._options[1]
 
     @property
     def inline(self) -> bool:
+        """For a sync receiver: ``asend`` calls it on the event loop, not in a
+        worker thread."""
         return self._options[2]
 
     @property
     def weak(self) -> bool:
+        """Whether the receiver is held by a weak reference."""
         return self._options[3]
 
     @property
     def is_async(self) -> bool:
+        """Whether the receiver is awaited (decided at ``connect()``)."""
         return self._options[4]
 
     @property
@@ -191,6 +203,7 @@ class Connection:
         return None if self.sender_ref is None else self.sender_ref()
 
     def is_alive(self) -> bool:
+        """Whether the receiver, and the sender if there is one, are still alive."""
         return self._live() is not None
 
     def _live(self) -> tuple[Callable[..., Any], object] | None:
@@ -220,6 +233,7 @@ class Connection:
         )
 
     def info(self) -> ReceiverInfo | None:
+        """A description of this connection, or None if it is no longer alive."""
         live = self._live()
         if live is None:
             return None
@@ -254,7 +268,7 @@ class _WeakConnection(Connection, weakref.ref[Any]):
     object instead of a record plus a ``weakref.ref``. Calling it is
     ``weakref.ref``'s C call. Hash and equality are ``weakref.ref``'s
     (those of the live receiver), which is what lets a weakly held function be its
-    own key in ``Signal._entries`` (``_key`` is then None; see :func:`entry_key`).
+    own key in ``Connections.entries`` (``_key`` is then None; see :func:`entry_key`).
     """
 
     __slots__ = ("_key", "_options", "sender_ref")

@@ -138,7 +138,10 @@ class Delivery:
     ) -> None:
         self.signal = signal
         self.plan = plan
-        self.kwargs = {"signal": signal, "sender": sender, **named}
+        # The dict of the send's own **named: completed, not copied.
+        named["signal"] = signal
+        named["sender"] = sender
+        self.kwargs = named
         self.method = method
         self.robust = robust
         self.timeout = timeout

@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from ._blocking import runs_event_loop
 from ._dispatch import Results
 from ._signal import Signal, check_send
 from ._state import hooks
 
-__all__ = ["check_send", "is_observed", "send_awaiting"]
+__all__ = ["check_send", "is_observed", "runs_event_loop", "send_awaiting"]
 
 
 def is_observed(signal: Signal) -> bool:

@@ -302,8 +302,8 @@ class Signal:
         (nothing connected, or muted by ``asignal.testing``).
 
         For integrations that deliver a send their own way (SQLAlchemy's greenlet);
-        application code wants :meth:`send` or :meth:`asend`. *named* may lose its
-        ``sender`` key when *sender* is not given.
+        application code wants :meth:`send` or :meth:`asend`. *named* becomes the
+        receivers' keyword arguments: pass a dict of your own.
         """
         if sender is _MISSING:
             sender = _pop_sender(named, method)
@@ -311,7 +311,7 @@ class Signal:
             _reject_reserved(named, method)
         if self._check_args:
             self._check_payload(named, method)
-        if hooks.active and intercept(self, sender, named, method):
+        if hooks.active and intercept(self, sender, dict(named), method):
             return None
         connections = self._connections
         if not connections.entries:
@@ -346,7 +346,7 @@ class Signal:
         :raises RuntimeError: an async receiver is connected and this thread runs an
             event loop; use ``await signal.asend(...)`` there.
         """
-        delivery = self.prepare(sender, named, "send", robust=False)
+        delivery = self.prepare(sender, named, "send", False)
         if delivery is None:
             return []
         if delivery.plan.has_async:
@@ -358,7 +358,7 @@ class Signal:
         receiver raises becomes its result (with ``__traceback__``) and is logged at
         ERROR on the ``asignal`` logger. ``BaseException`` (cancellation,
         ``KeyboardInterrupt``) still propagates."""
-        delivery = self.prepare(sender, named, "send_robust", robust=True)
+        delivery = self.prepare(sender, named, "send_robust", True)
         if delivery is None:
             return []
         if delivery.plan.has_async:
@@ -389,7 +389,7 @@ class Signal:
             cancelled and ``TimeoutError`` is raised. (``timeout`` is reserved: no
             payload argument may use the name.)
         """
-        delivery = self.prepare(sender, named, "asend", robust=False, timeout=timeout)
+        delivery = self.prepare(sender, named, "asend", False, timeout)
         if delivery is None:
             return []
         return await delivery.arun()
@@ -407,9 +407,7 @@ class Signal:
         logger; a receiver still running at *timeout* is cancelled and gets a
         ``TimeoutError`` result. Cancellation of the caller always propagates, even
         when a receiver turns it into an exception."""
-        delivery = self.prepare(
-            sender, named, "asend_robust", robust=True, timeout=timeout
-        )
+        delivery = self.prepare(sender, named, "asend_robust", True, timeout)
         if delivery is None:
             return []
         return await delivery.arun()

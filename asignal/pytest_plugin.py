@@ -24,6 +24,7 @@ which a task-local mute set in a sync fixture could not reach. Use
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -78,18 +79,12 @@ def asignal_capture() -> Iterator[Callable[..., SignalRecorder]]:
     signal if none) until the test ends."""
     from asignal.testing import capture_signals
 
-    opened: list[capture_signals] = []
+    with ExitStack() as opened:  # each capture ends, last first, after the test
 
-    def capture(*signals: Signal) -> SignalRecorder:
-        manager = capture_signals(*signals)
-        opened.append(manager)
-        return manager.__enter__()
+        def capture(*signals: Signal) -> SignalRecorder:
+            return opened.enter_context(capture_signals(*signals))
 
-    try:
         yield capture
-    finally:
-        for manager in reversed(opened):
-            manager.__exit__(None, None, None)
 
 
 @pytest.fixture
@@ -113,9 +108,5 @@ def asignal_isolate() -> Iterator[None]:
     """Restore the receivers of every signal after the test."""
     from asignal.testing import isolated
 
-    manager = isolated()
-    manager.__enter__()
-    try:
+    with isolated():
         yield
-    finally:
-        manager.__exit__(None, None, None)

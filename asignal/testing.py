@@ -81,9 +81,11 @@ class SignalRecorder:
         self._lock = threading.Lock()
         self._records: list[SentSignal] = []
 
-    def _observe(
+    def observe(
         self, signal: Signal, sender: object, kwargs: dict[str, Any], method: str
     ) -> None:
+        """The hook :func:`capture_signals` installs: record one send if it is of a
+        captured signal. Called by asignal for each send; tests read the records."""
         if self._signals and signal not in self._signals:
             return
         record = SentSignal(signal, sender, dict(kwargs), method)
@@ -239,11 +241,11 @@ class capture_signals(_SyncAsyncContext[SignalRecorder]):
         self.recorder = SignalRecorder(signals)
 
     def __enter__(self) -> SignalRecorder:
-        _hooks.add_observer(self.recorder._observe)  # pyright: ignore[reportPrivateUsage]
+        _hooks.add_observer(self.recorder.observe)
         return self.recorder
 
     def __exit__(self, *exc_info: object) -> None:
-        _hooks.remove_observer(self.recorder._observe)  # pyright: ignore[reportPrivateUsage]
+        _hooks.remove_observer(self.recorder.observe)
 
 
 class mute:
@@ -313,19 +315,36 @@ class mute:
 
 class connected_to(_SyncAsyncContext[F]):
     """Connect *receiver* to *signal* (strongly) for the length of the block, and
-    disconnect it on exit, even when the block raises. Yields the receiver."""
+    leave the signal as it was found on exit, even when the block raises. Yields
+    the receiver.
+
+    If *receiver* was already connected for *sender* (the app's own connection),
+    connecting changes nothing and leaving the block keeps that connection; only
+    a connection this block made is removed.
+    """
 
     def __init__(self, receiver: F, signal: Signal, sender: object = None) -> None:
         self._receiver = receiver
         self._signal = signal
         self._sender = sender
+        self._made: list[bool] = []  # per nested entry: whether it connected
 
     def __enter__(self) -> F:
+        # connect() keys a connection without dispatch_uid by receiver and sender:
+        # one with both already there makes it change nothing.
+        found = any(
+            info.dispatch_uid is None
+            and info.sender is self._sender
+            and info.receiver == self._receiver
+            for info in self._signal.describe()
+        )
         self._signal.connect(self._receiver, sender=self._sender, weak=False)
+        self._made.append(not found)
         return self._receiver
 
     def __exit__(self, *exc_info: object) -> None:
-        self._signal.disconnect(self._receiver, sender=self._sender)
+        if self._made.pop():
+            self._signal.disconnect(self._receiver, sender=self._sender)
 
 
 class isolated(_SyncAsyncContext[None]):

@@ -5,8 +5,9 @@
   (``send_after_response``); its receiver "emails" a confirmation, so the client
   never waits for it. ``GET /outbox`` lists the confirmations sent so far.
 
-Run it::
+Needs FastAPI, uvicorn and httpx. Run it::
 
+    pip install -e . --group examples         # what the examples need (pip 25.1+)
     python examples/fastapi_app.py            # serves on http://127.0.0.1:8000
     python examples/fastapi_app.py 9000       # or PORT=9000 python examples/...
     curl -X POST 'http://127.0.0.1:8000/orders?item=book&quantity=2'

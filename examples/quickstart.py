@@ -1,6 +1,6 @@
 """The README's 30-second example: Django's signal docs, run sync and async.
 
-Run it with ``python examples/quickstart.py``.
+Needs asignal only. Run it with ``python examples/quickstart.py``.
 """
 
 import anyio

@@ -7,9 +7,10 @@
 - The receivers are ``async def``: under ``AsyncSession`` asignal awaits them in the
   request's task, inside the flush.
 
-Run it::
+Needs SQLAlchemy, aiosqlite, FastAPI, uvicorn and httpx (asyncpg for
+PostgreSQL). Run it::
 
-    pip install 'asignal[sqlalchemy]' fastapi uvicorn aiosqlite
+    pip install -e . --group examples              # what the examples need
     python examples/sqlalchemy_models.py           # http://127.0.0.1:8000
     DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1/test python examples/...
     curl -X POST 'http://127.0.0.1:8000/articles?title=Hello'

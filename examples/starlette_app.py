@@ -10,8 +10,9 @@ request signals only (``lifespan=False``).
 - ``POST /signup`` sends ``user_signed_up`` after the response; the receiver
   writes a welcome message into the database.
 
-Run it::
+Needs Starlette, uvicorn and httpx. Run it::
 
+    pip install -e . --group examples         # what the examples need (pip 25.1+)
     python examples/starlette_app.py          # http://127.0.0.1:8000 ($PORT or argv)
     curl -X POST 'http://127.0.0.1:8000/signup?name=ada'
     curl http://127.0.0.1:8000/welcomed
