@@ -1,8 +1,8 @@
 # /// script
 # dependencies = ["nox>=2025.02.09"]
 # ///
-"""Development sessions: ``tests``, ``sqlalchemy20``, ``lint``, ``typing``,
-``examples`` and ``bench``.
+"""Development sessions: ``tests``, ``core_only``, ``sqlalchemy20``, ``lint``,
+``typing``, ``examples`` and ``bench``.
 
 ``tests`` runs on every Python from 3.10 to 3.13 that is on PATH (nox skips the
 missing ones with a message, and fails on them in CI). The package is installed from
@@ -21,7 +21,14 @@ import nox
 nox.needs_version = ">=2025.02.09"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["tests", "sqlalchemy20", "lint", "typing", "examples"]
+nox.options.sessions = [
+    "tests",
+    "core_only",
+    "sqlalchemy20",
+    "lint",
+    "typing",
+    "examples",
+]
 
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
@@ -38,6 +45,24 @@ def tests(session: nox.Session) -> None:
     """The test suite, on asyncio and trio, against the installed wheel."""
     session.install(".", *_group("tests"))
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHONS[-1])
+def core_only(session: nox.Session) -> None:
+    """The core's tests with asignal and pytest alone installed: no extra, no trio,
+    no pytest-asyncio. Proves the core needs nothing but anyio; the trio half of
+    each async test is skipped. (``--strict-config`` is dropped: the ini options of
+    the plugins not installed are unknown here.)"""
+    session.install(".", *_group("core-tests"))
+    session.run(
+        "pytest",
+        "tests/core",
+        "-o",
+        "addopts=-ra --strict-markers --import-mode=importlib",
+        "-W",
+        "ignore:Unknown config option:pytest.PytestConfigWarning",
+        *session.posargs,
+    )
 
 
 @nox.session(python=PYTHONS[0])
