@@ -73,8 +73,8 @@ async def asends() -> None:
     await order_paid.asend(sender=Shop, order_id=1, total=Decimal(1), timeout=None)
     await order_paid.asend(Shop, order_id=1, total=1.5)  # type: ignore[arg-type]
     await order_paid.asend(Shop, total=Decimal("1"))  # type: ignore[call-arg]
-    # mypy takes 1 for timeout, then reports the Decimal; pyright: too many positionals
-    await order_paid.asend(Shop, 1, Decimal("1"))  # type: ignore[arg-type]
+    # the checkers take 1 as the timeout; the Decimal and the missing names are errors
+    await order_paid.asend(Shop, 1, Decimal("1"))  # type: ignore[arg-type, call-arg]
     await order_paid.asend_robust(Shop, order_id=1, total=Decimal(1), x=1)  # type: ignore[call-arg]
     await refunded.asend(Shop, order_id=1, reason=None, timeout="1")  # type: ignore[arg-type]
 
