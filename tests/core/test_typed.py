@@ -15,7 +15,7 @@ import pytest
 
 import asignal
 from asignal import Signal, TypedSignal, Undeclared, receiver
-from asignal._cli import main as cli_main
+from asignal.__main__ import main as cli_main
 from asignal._integration import send_awaiting
 from asignal.signals import post_save
 from asignal.testing import capture_signals
