@@ -162,7 +162,7 @@ class _StrictTypedSignal(TypedSignal[P, R]):
         come through here, before any receiver runs or any testing hook sees it."""
         hints = self._hints
         if hints is None:
-            hints = self._hints = _resolved_hints(self.spec)
+            hints = self._hints = _resolved_hints(self.spec, self.providing_args)
         for key, value in named.items():
             expected = hints.get(key)
             if expected is None:  # undeclared or reserved: the core's check says so
@@ -183,7 +183,11 @@ def _short_repr(value: object) -> str:
         return f"<{type(value).__qualname__} object>"
 
 
-def _resolved_hints(spec: Callable[..., Any]) -> dict[str, Any]:
+def _resolved_hints(
+    spec: Callable[..., Any], payload: frozenset[str] | None
+) -> dict[str, Any]:
+    """The spec's annotations of the payload names (not of ``**_``, nor the
+    return), evaluated."""
     try:
         hints = typing.get_type_hints(spec)
     except Exception as exc:
@@ -193,8 +197,7 @@ def _resolved_hints(spec: Callable[..., Any]) -> dict[str, Any]:
             f"time ({type(exc).__name__}: {exc}). Import what they name at run time "
             "(not only under TYPE_CHECKING), or drop strict=True."
         ) from exc
-    hints.pop("return", None)
-    return hints
+    return {name: hint for name, hint in hints.items() if name in (payload or ())}
 
 
 def _payload_names(spec: Callable[..., Any]) -> list[str]:

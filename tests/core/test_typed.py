@@ -331,6 +331,9 @@ class TestStrict:
             untyped.send(Shop, **{k: v for k, v in GOOD.items() if k != "count"})
         with pytest.raises(TypeError, match="undeclared extra"):
             untyped.send(Shop, **GOOD, extra=1)
+        # the name of **_ is no payload name either
+        with pytest.raises(TypeError, match="undeclared _"):
+            untyped.send(Shop, **GOOD, _=1)
 
     @pytest.mark.anyio
     async def test_every_async_send_method_checks(self) -> None:
