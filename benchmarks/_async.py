@@ -228,14 +228,12 @@ async def _scenarios(
         res = await ainterleave(with_payload, "sequential await", s)
         out[label] = {"receivers": n, "payload": "post_save", **res}
 
-    slow_rounds = max(3, s.rounds // 2)
-
     def sleepers(counting: bool) -> Cases:
         cases = _floors(_sleepers, 50, counting, backend, sequential=False)
         cases.update(_libraries(_sleepers, 50, backend, s, counting))
         return cases
 
-    res = await ainterleave(sleepers, "anyio task group", s, slow_rounds)
+    res = await ainterleave(sleepers, "anyio task group", s, s.slow_rounds)
     out["A3"] = {"receivers": 50, **res}
 
     def blockers(counting: bool) -> Cases:
@@ -258,7 +256,7 @@ async def _scenarios(
         cases.update(_libraries(_blockers, 8, backend, s, counting, thread=True))
         return cases
 
-    res = await ainterleave(blockers, "thread pool", s, slow_rounds)
+    res = await ainterleave(blockers, "thread pool", s, s.slow_rounds)
     out["A4"] = {"receivers": 8, **res}
     return out, curve
 

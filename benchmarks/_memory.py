@@ -84,17 +84,18 @@ def _cycle_time(adapter: Adapter, count: int) -> float:
         gc.enable()
 
 
-def connect_growth(s: Settings, reps: int) -> dict[str, Any]:
-    """S5: median seconds over ``reps`` interleaved rounds, and the 10k/1k growth as
-    the median of each round's own ratio (the two sizes timed back to back, so a
+def connect_growth(s: Settings, reps: int, own_reps: int) -> dict[str, Any]:
+    """S5: median seconds over ``reps`` interleaved rounds (``own_reps`` for asignal
+    and its baseline, which are cheap: Django takes seconds), and the 10k/1k growth
+    as the median of each round's own ratio (the two sizes timed back to back, so a
     slow second on this noisy machine does not skew one size against the other).
     With a baseline, ``pairs`` holds the median of each round's asignal / baseline
     time at 1k and at 10k."""
     libs = {k: v for k, v in adapters(s).items() if v is not None}
     times: dict[str, dict[int, list[float]]] = {k: {1000: [], 10000: []} for k in libs}
     growth: dict[str, list[float]] = {k: [] for k in libs}
-    names = list(libs)
-    for rep in range(reps):
+    for rep in range(max(reps, own_reps)):
+        names = [k for k in libs if rep < reps or k in s.signals]
         shift = rep % len(names)
         for name in names[shift:] + names[:shift]:  # rotate who goes first
             t1k = _cycle_time(libs[name], 1000)

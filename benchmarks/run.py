@@ -84,7 +84,8 @@ def _meta(s: Settings, baseline_dir: Path | None) -> dict[str, Any]:
         else f"{baseline.revision(baseline_dir)}, from {baseline_dir}",
         "harness": HARNESS,
         "quick": s.quick,
-        "rounds": s.rounds,
+        "rounds": f"{s.rounds} of {s.budget * 1000:g} ms per case"
+        f" ({s.slow_rounds} for A3 and A4)",
         "peers": "measured" if s.peers else "not measured (--no-peers)",
     }
     for pkg in PACKAGES:
@@ -102,7 +103,10 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="few rounds, smoke run")
     parser.add_argument(
-        "--rounds", type=int, help="rounds per scenario (default 15, 3 with --quick)"
+        "--rounds",
+        type=int,
+        help="rounds per scenario (default 120, 3 with --quick; A3 and A4, whose"
+        " sends take 10 ms, get a sixth of them, at least 3)",
     )
     parser.add_argument("--out", type=Path, help="directory for RESULTS.md and JSON")
     parser.add_argument(
@@ -127,10 +131,12 @@ def main() -> None:
     if args.baseline is not None:
         signals[BASELINE] = baseline.load(args.baseline).Signal
     quick: bool = args.quick
+    rounds: int = args.rounds or (3 if quick else 120)
     s = Settings(
         quick=quick,
-        rounds=args.rounds or (3 if quick else 15),
-        budget=0.002 if quick else 0.04,  # seconds per timed loop
+        rounds=rounds,
+        slow_rounds=max(3, rounds // 6),
+        budget=0.002 if quick else 0.005,  # seconds per timed loop
         signals=signals,
         peers=not args.no_peers,
     )
@@ -145,7 +151,7 @@ def main() -> None:
     if util.find_spec("trio") is not None:
         results["trio"], curves["trio"] = run_async("trio", s, payload)
     results["A5"] = run_blocking(s)
-    results["S5"] = connect_growth(s, 1 if quick else 5)
+    results["S5"] = connect_growth(s, 1 if quick else 5, 1 if quick else 25)
     results["M1_count"] = 2000 if quick else 10000
     results["M1"] = memory(s, results["M1_count"])
     meta["duration"] = f"{time.perf_counter() - started:.0f} s"
