@@ -186,8 +186,8 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
 NOTES = {
     "S1": "See S3: the same per-receiver costs, plus one send's fixed cost.",
     "S2": "See S3: the same per-receiver costs, plus one send's fixed cost.",
-    "S3": "Behind pyee by a few percent (2 to 17% across runs, most often about"
-    " 5%). Per receiver,"
+    "S3": "Behind pyee by a few percent (5% in the first run with no-op"
+    " receivers; 2 to 17% across runs with the earlier counting ones). Per receiver,"
     " the floor is one call; the contract floor adds the keyword call shape and"
     " the `(receiver, result)` pair; asignal adds dereferencing the weak"
     " reference (one C call), the `is not None` test that refuses a sync"
@@ -223,20 +223,31 @@ NOTES = {
     " task natively when a sibling fails, which anyio's shielded scopes inside a"
     " receiver cannot hold off (a test caught it).",
     "A5": "`send()` from a plain thread runs async receivers on asignal's loop"
-    " thread; about half of its time is the caller waiting on the"
-    " cross-thread future, the same round trip as the floor"
-    " (`run_coroutine_threadsafe(...).result()`). That floor alone costs about an"
-    " eighth of Django's `send()` here (table below), more than the tenth allowed,"
-    " so no design that hands every send to another thread's loop can meet the"
-    " target on this machine. Stepping receivers in the calling thread first is"
-    " not an option: a receiver's first step may call the loop"
-    " (`asyncio.get_running_loop()`, anyio's backend detection), and there is no"
-    " loop in that thread. Would get there: an event loop kept per calling thread,"
-    " run with `run_until_complete` there (measured by hand: about 46 µs for these"
-    " ten receivers against 141 µs for the hop). asignal does not do it, because"
-    " async receivers' loop-bound resources (clients, pools, locks made on first"
-    " use) would then stop working across the threads of a threaded server; one"
-    " kept loop serves every thread. Code that has a loop uses `asend()`.",
+    " thread; about half of its time is the caller waiting on the cross-thread"
+    " future, the same round trip as the floor"
+    " (`run_coroutine_threadsafe(...).result()`). How that round trip compares with"
+    " Django's `send()` (which makes a loop per receiver through `async_to_sync`)"
+    " depends on the load: the floor was an eighth of Django's time on a quiet"
+    " machine, a sixteenth on a busy one, so a design that hands every send to"
+    " another thread's loop has little or no room under a tenth. Stepping"
+    " receivers in the calling thread first is not an option: a receiver's first"
+    " step may call the loop (`asyncio.get_running_loop()`, anyio's backend"
+    " detection), and there is no loop in that thread. Would get there: an event"
+    " loop kept per calling thread, run with `run_until_complete` there (measured"
+    " by hand: about 46 µs for these ten receivers against 141 µs for the hop)."
+    " asignal does not do it, because async receivers' loop-bound resources"
+    " (clients, pools, locks made on first use) would then stop working across the"
+    " threads of a threaded server; one kept loop serves every thread. Code that"
+    " has a loop uses `asend()`.",
+    "S2p": "Most of the gap is the keyword dict built per receiver: b69e28b calls"
+    " each receiver as `r(signal=..., sender=..., **named)`, which merges the"
+    " payload into a new dict on every call. Measured by hand (b69e28b, Python"
+    " 3.11): calling per receiver that way costs x1.24 (10 receivers) and x1.30"
+    " (100) the contract floor, while asignal's own loop (weak dereference,"
+    " coroutine check, result pairs) with the dict built once per send costs"
+    " x1.02-1.03. Would get there: build the dict once per send and call"
+    " `r(**kw)` (issue 11).",
+    "S3p": "See S2p.",
     "M1 ≤": "tracemalloc by line: a weakly held receiver's connection is itself a"
     " `weakref.ref` subclass with three slots (104 B) and, for a function, its own"
     " dict key; the dict slot is about 29 B. A callable object or a"
@@ -417,8 +428,9 @@ def _payload_tables(results: dict[str, Any]) -> list[str]:
         " keyword dict once, `{'signal': ..., 'sender': ..., **named}`, and calls"
         " `r(**kw)` per receiver collecting `(receiver, result)` pairs."
         " `asignal / contract floor` is the median of each round's own ratio"
-        " (issue 11's target: x1.15 at 10 and 100 receivers). psygnal takes the"
-        " payload positionally.",
+        " (issue 11's target: x1.15 at 10 and 100 receivers). psygnal passes the"
+        " payload positionally, `r(sender, instance, ...)`: no keyword dict per"
+        " call, which is why it can be below the floor.",
         "",
         "| scenario | floor | "
         + " | ".join(PAYLOAD_SYNC_COLS)

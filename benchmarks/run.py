@@ -151,7 +151,7 @@ def main() -> None:
     if util.find_spec("trio") is not None:
         results["trio"], curves["trio"] = run_async("trio", s, payload)
     results["A5"] = run_blocking(s)
-    results["S5"] = connect_growth(s, 1 if quick else 5, 1 if quick else 25)
+    results["S5"] = connect_growth(s, 1 if quick else 3, 1 if quick else 25)
     results["M1_count"] = 2000 if quick else 10000
     results["M1"] = memory(s, results["M1_count"])
     meta["duration"] = f"{time.perf_counter() - started:.0f} s"
