@@ -9,14 +9,17 @@ with no-op receivers, which are the ones timed: the receivers timed do no work, 
 included, so every ratio is the library's own cost. A timed case's first send (its
 warm-up) is checked too where the send returns its ``(receiver, result)`` list.
 
-Each round times every case once for a few milliseconds (rotating the order; the
-baseline copy of asignal, if any, right next to asignal, alternating which goes
-first), GC disabled inside the timed loop. A figure is the median over rounds of the
-ratio to the scenario's floor measured in the same round, and :data:`PAIRS` of cases
-get the same median ratio to each other. Many short rounds beat a few long ones on a
-shared machine: another process taking the CPU spoils a few rounds, which the median
-drops, instead of a share of every round (comparing a revision with itself, 200
-rounds of 3 ms gave ratios within 0.2% of 1 where 15 rounds of 40 ms spread over 9%).
+Each round times every case once for a few milliseconds (rotating the order;
+asignal, the contract floor and the baseline copy of asignal, if any, back to back,
+alternating which goes first), GC disabled inside the timed loop. A figure is the
+median over rounds of the ratio to the scenario's floor measured in the same round,
+and :data:`PAIRS` of cases get the same median ratio to each other. Many short
+rounds beat a few long ones on a shared machine: another process taking the CPU
+spoils a few rounds, which the median drops, instead of a share of every round
+(comparing a revision with itself, 200 rounds of 3 ms gave ratios within 0.2% of 1
+where 15 rounds of 40 ms spread over 9%). Under heavy load (more runnable processes
+than CPUs) no schedule helps much: ratios to the floor then move by 10% or more
+between runs, those of neighbouring cases less.
 """
 
 from __future__ import annotations
@@ -219,15 +222,18 @@ def _loops_for(per_call: float, budget: float) -> int:
 
 
 def _schedule(live: list[tuple[str, Case]], rounds: int) -> list[list[Case]]:
-    """The order of every round: rotated, the baseline right after or before
-    asignal (alternating), so that their ratio compares neighbouring moments."""
-    units: list[list[Case]] = []
+    """The order of every round: rotated, with the cases of :data:`PAIRS` (asignal,
+    the contract floor, the baseline) timed back to back in alternating order, so
+    that the ratios that matter most compare neighbouring moments."""
+    grouped = {name for pair in PAIRS for name in pair}
     by_name = dict(live)
+    units: list[list[Case]] = []
+    group: list[Case] = []
     for name, case in live:
-        if name == BASELINE and MINE in by_name:
-            continue
-        if name == MINE and BASELINE in by_name:
-            units.append([case, by_name[BASELINE]])
+        if name in grouped and MINE in by_name:
+            if not group:
+                units.append(group)
+            group.append(case)
         else:
             units.append([case])
     order: list[list[Case]] = []
