@@ -233,7 +233,7 @@ async def _scenarios(
         cases.update(_libraries(_sleepers, 50, backend, s, counting))
         return cases
 
-    res = await ainterleave(sleepers, "anyio task group", s, s.slow_rounds)
+    res = await ainterleave(sleepers, "anyio task group", s, slow=True)
     out["A3"] = {"receivers": 50, **res}
 
     def blockers(counting: bool) -> Cases:
@@ -256,7 +256,7 @@ async def _scenarios(
         cases.update(_libraries(_blockers, 8, backend, s, counting, thread=True))
         return cases
 
-    res = await ainterleave(blockers, "thread pool", s, s.slow_rounds)
+    res = await ainterleave(blockers, "thread pool", s, slow=True)
     out["A4"] = {"receivers": 8, **res}
     return out, curve
 

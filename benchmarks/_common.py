@@ -9,17 +9,18 @@ with no-op receivers, which are the ones timed: the receivers timed do no work, 
 included, so every ratio is the library's own cost. A timed case's first send (its
 warm-up) is checked too where the send returns its ``(receiver, result)`` list.
 
-Each round times every case once for a few milliseconds (rotating the order;
+Each round times every case once for a fraction of a millisecond (rotating the order;
 asignal, the contract floor and the baseline copy of asignal, if any, back to back,
 alternating which goes first), GC disabled inside the timed loop. A figure is the
 median over rounds of the ratio to the scenario's floor measured in the same round,
 and :data:`PAIRS` of cases get the same median ratio to each other. Many short
-rounds beat a few long ones on a shared machine: another process taking the CPU
-spoils a few rounds, which the median drops, instead of a share of every round
-(comparing a revision with itself, 200 rounds of 3 ms gave ratios within 0.2% of 1
-where 15 rounds of 40 ms spread over 9%). Under heavy load (more runnable processes
-than CPUs) no schedule helps much: ratios to the floor then move by 10% or more
-between runs, those of neighbouring cases less.
+rounds beat a few long ones on a shared machine: another process taking the CPU (or
+its sibling hyperthread) spoils a few rounds, which the median drops, instead of a
+share of every round. On this 2-CPU machine under a load of 5 to 8, the speed of
+one send varied threefold within milliseconds: with 120 rounds of 5 ms,
+asignal / contract floor at 100 receivers ranged from x0.86 to x2.96 between runs;
+with 3,000 rounds of 0.2 ms, from x1.55 to x1.57. Ratios to the floor, which is not
+timed next to the case, still move by about 5% between runs under such load.
 """
 
 from __future__ import annotations
@@ -221,6 +222,17 @@ def _loops_for(per_call: float, budget: float) -> int:
     return max(1, int(budget / max(per_call, 1e-9)))
 
 
+def _rounds_for(
+    live: list[tuple[str, Case]], per_call: list[float], s: Settings
+) -> int:
+    """``s.rounds``, fewer when slow sends (one call longer than the budget) would
+    make a round last longer than ``len(live)`` budgets: a scenario takes about
+    ``s.rounds * s.budget`` seconds per case, and at least 100 rounds."""
+    round_time = sum(c.loops * t for (_, c), t in zip(live, per_call, strict=True))
+    nominal = s.rounds * s.budget * len(live)
+    return min(s.rounds, max(100, int(nominal / max(round_time, 1e-9))))
+
+
 def _schedule(live: list[tuple[str, Case]], rounds: int) -> list[list[Case]]:
     """The order of every round: rotated, with the cases of :data:`PAIRS` (asignal,
     the contract floor, the baseline) timed back to back in alternating order, so
@@ -281,30 +293,35 @@ def interleave(
             case.fn()
             _check_counts(name, case)
     del checked
+    per_call: list[float] = []
     for name, case in live:
         _check_result(name, case, case.fn())
-        case.loops = _loops_for(timed(case.fn, 3), s.budget)
-    for turn in _schedule(live, s.rounds):
+        per_call.append(timed(case.fn, 3))
+        case.loops = _loops_for(per_call[-1], s.budget)
+    rounds = _rounds_for(live, per_call, s)
+    for turn in _schedule(live, rounds):
         for case in turn:
             case.times.append(timed(case.fn, case.loops))
-    return _summary(cases, floor, s.rounds)
+    return _summary(cases, floor, rounds)
 
 
 async def ainterleave(
-    make: Callable[[bool], Cases], floor: str, s: Settings, rounds: int = 0
+    make: Callable[[bool], Cases], floor: str, s: Settings, slow: bool = False
 ) -> dict[str, Any]:
     """:func:`interleave` for async cases, run inside the event loop under test;
-    ``rounds`` overrides the settings' (for the slow scenarios)."""
-    rounds = rounds or s.rounds
+    ``slow``: ``s.slow_rounds`` rounds (for sends that sleep or block 10 ms)."""
     checked, cases, live = _pair(make)
     for name, case in checked.items():
         if case is not None:
             await case.fn()
             _check_counts(name, case)
     del checked
+    per_call: list[float] = []
     for name, case in live:
         _check_result(name, case, await case.fn())
-        case.loops = _loops_for(await atimed(case.fn, 1), s.budget)
+        per_call.append(await atimed(case.fn, 1))
+        case.loops = _loops_for(per_call[-1], s.budget)
+    rounds = s.slow_rounds if slow else _rounds_for(live, per_call, s)
     for turn in _schedule(live, rounds):
         for case in turn:
             case.times.append(await atimed(case.fn, case.loops))
