@@ -186,8 +186,8 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
 NOTES = {
     "S1": "See S3: the same per-receiver costs, plus one send's fixed cost.",
     "S2": "See S3: the same per-receiver costs, plus one send's fixed cost.",
-    "S3": "Behind pyee by a few percent (5% in the first run with no-op"
-    " receivers; 2 to 17% across runs with the earlier counting ones). Per receiver,"
+    "S3": "Behind pyee by a few percent (5 to 7% in runs with no-op receivers;"
+    " 2 to 17% across runs with the earlier counting ones). Per receiver,"
     " the floor is one call; the contract floor adds the keyword call shape and"
     " the `(receiver, result)` pair; asignal adds dereferencing the weak"
     " reference (one C call), the `is not None` test that refuses a sync"
@@ -199,7 +199,8 @@ NOTES = {
     " would run before the error), dereferencing all receivers at once with"
     " `map` (slower). Would get there: a C loop; dropping weak references, the"
     " result pairs or the coroutine check is not on the table.",
-    "S5": "Growth is linear (about x10 from 1k to 10k; 100k/10k is x10 too), but"
+    "S5": "Growth is linear (x9.9 to x12 across runs here, the 1k time, a few"
+    " milliseconds, moving most on a busy machine; 100k/10k is x10 too), but"
     " aiosignal is faster: it is a plain list (strong references, no checks, no"
     " lock). A connect/disconnect pair costs about 2.5 µs: connect validates and"
     " classifies a plain function from one read of its code flags, builds the"
@@ -226,9 +227,9 @@ NOTES = {
     " thread; about half of its time is the caller waiting on the cross-thread"
     " future, the same round trip as the floor"
     " (`run_coroutine_threadsafe(...).result()`). How that round trip compares with"
-    " Django's `send()` (which makes a loop per receiver through `async_to_sync`)"
-    " depends on the load: the floor was an eighth of Django's time on a quiet"
-    " machine, a sixteenth on a busy one, so a design that hands every send to"
+    " Django's `send()` (which runs each receiver through `async_to_sync`)"
+    " depends on the machine's load: the floor took from a fifth to a sixteenth"
+    " of Django's time across runs here, so a design that hands every send to"
     " another thread's loop has little or no room under a tenth. Stepping"
     " receivers in the calling thread first is not an option: a receiver's first"
     " step may call the loop (`asyncio.get_running_loop()`, anyio's backend"
