@@ -111,7 +111,9 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, help="directory for RESULTS.md and JSON")
     parser.add_argument(
-        "--suffix", default="", help="file name suffix, e.g. -py312 for RESULTS-py312"
+        "--suffix",
+        default="",
+        help="file name suffix: --suffix=-py312 for RESULTS-py312",
     )
     parser.add_argument(
         "--baseline",
