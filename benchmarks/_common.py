@@ -180,9 +180,11 @@ def _check_result(name: str, case: Case, result: object) -> None:
         )
 
 
-def _pair(
+def _build_twice(
     make: Callable[[bool], Cases],
 ) -> tuple[Cases, Cases, list[tuple[str, Case]]]:
+    """The scenario's cases with counting receivers, the same with no-op ones, and
+    the latter that can run (a peer that is missing is None)."""
     checked = make(True)
     timed_cases = make(False)
     if checked.keys() != timed_cases.keys():
@@ -287,7 +289,7 @@ def interleave(
     make: Callable[[bool], Cases], floor: str, s: Settings
 ) -> dict[str, Any]:
     """Check, calibrate, then time every case once per round; medians of ratios."""
-    checked, cases, live = _pair(make)
+    checked, cases, live = _build_twice(make)
     for name, case in checked.items():
         if case is not None:
             case.fn()
@@ -310,7 +312,7 @@ async def ainterleave(
 ) -> dict[str, Any]:
     """:func:`interleave` for async cases, run inside the event loop under test;
     ``slow``: ``s.slow_rounds`` rounds (for sends that sleep or block 10 ms)."""
-    checked, cases, live = _pair(make)
+    checked, cases, live = _build_twice(make)
     for name, case in checked.items():
         if case is not None:
             await case.fn()
