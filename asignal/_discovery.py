@@ -9,18 +9,15 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-import threading
 from types import ModuleType
+
+from ._state import discovered
 
 __all__ = ["ENTRY_POINT_GROUP", "AutodiscoverError", "autodiscover"]
 
 #: Installed packages list their receiver modules under this entry-point group,
 #: e.g. ``[project.entry-points."asignal.receivers"] myapp = "myapp.signals"``.
 ENTRY_POINT_GROUP = "asignal.receivers"
-
-# Reentrant: importing a receiver module may itself call autodiscover().
-_lock = threading.RLock()
-_imported: set[str] = set()
 
 
 class AutodiscoverError(ImportError):
@@ -97,11 +94,11 @@ def autodiscover(*packages: str | ModuleType, module: str = "signals") -> list[s
     for entry_point in _entry_points():
         names.append(entry_point.split(":")[0].strip())
     imported: list[str] = []
-    with _lock:
+    with discovered.lock:
         for name in names:
-            if name in _imported:
+            if name in discovered.modules:
                 continue
             _import(name)
-            _imported.add(name)
+            discovered.modules.add(name)
             imported.append(name)
     return imported

@@ -8,6 +8,7 @@ Everything else in the core is per signal or per send. What lives here:
   plugin, and the one flag a send reads to know that none is active.
 * :data:`kept_loop`: the asyncio event loop that ``send()`` uses from threads that
   run no loop of their own (see ``_blocking``); started on first use.
+* :data:`discovered`: the receiver modules ``autodiscover()`` has imported.
 
 Integrations keep their own process-wide state in one documented object each.
 """
@@ -24,7 +25,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._signal import Signal
 
-__all__ = ["Hooks", "KeptLoopState", "hooks", "kept_loop", "signals"]
+__all__ = [
+    "Discovered",
+    "Hooks",
+    "KeptLoopState",
+    "discovered",
+    "hooks",
+    "kept_loop",
+    "signals",
+]
 
 signals: weakref.WeakSet[Signal] = weakref.WeakSet()
 
@@ -68,3 +77,15 @@ class KeptLoopState:
 kept_loop = KeptLoopState()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=kept_loop.forget)
+
+
+class Discovered:
+    """The modules ``autodiscover()`` imported, so each is imported once."""
+
+    def __init__(self) -> None:
+        # Reentrant: importing a receiver module may itself call autodiscover().
+        self.lock = threading.RLock()
+        self.modules: set[str] = set()
+
+
+discovered = Discovered()

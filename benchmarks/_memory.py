@@ -1,6 +1,7 @@
 """S5 (connect then disconnect 1,000 and 10,000 receivers) and M1 (tracemalloc bytes
 per connected receiver, and bytes left behind per connect/disconnect cycle), for
-asignal and every peer that can connect and disconnect receivers."""
+asignal (and the baseline copy) and every peer that can connect and disconnect
+receivers."""
 
 from __future__ import annotations
 
@@ -11,9 +12,7 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
-from _common import Counter, peer, sync_receivers
-
-from asignal import Signal
+from _common import BASELINE, MINE, Settings, sync_receivers
 
 # name -> (new signal, connect(signal, receiver), disconnect(signal, receiver), weak)
 Adapter = tuple[
@@ -21,18 +20,20 @@ Adapter = tuple[
 ]
 
 
-def adapters() -> dict[str, Adapter | None]:
+def adapters(settings: Settings) -> dict[str, Adapter | None]:
     """How each library creates a signal, connects and disconnects a receiver."""
     out: dict[str, Adapter | None] = {
-        "asignal": (
-            Signal,
+        label: (
+            signal_class,
             lambda s, r: s.connect(r),
             lambda s, r: s.disconnect(r),
             True,
         )
+        for label, signal_class in settings.signals.items()
     }
     django, blinker, psygnal, pyee, aiosignal = (
-        peer(n) for n in ("django.dispatch", "blinker", "psygnal", "pyee", "aiosignal")
+        settings.peer(n)
+        for n in ("django.dispatch", "blinker", "psygnal", "pyee", "aiosignal")
     )
     out["django"] = django and (
         django.Signal,
@@ -69,7 +70,7 @@ def adapters() -> dict[str, Adapter | None]:
 
 def _cycle_time(adapter: Adapter, count: int) -> float:
     new, connect, disconnect, _ = adapter
-    recs = sync_receivers(count, Counter())
+    recs = sync_receivers(count, None)
     sig = new()
     gc.disable()
     try:
@@ -83,15 +84,18 @@ def _cycle_time(adapter: Adapter, count: int) -> float:
         gc.enable()
 
 
-def connect_growth(reps: int) -> dict[str, Any]:
-    """S5: median seconds over ``reps`` interleaved rounds, and the 10k/1k growth as
-    the median of each round's own ratio (the two sizes timed back to back, so a
-    slow second on this noisy machine does not skew one size against the other)."""
-    libs = {k: v for k, v in adapters().items() if v is not None}
+def connect_growth(s: Settings, reps: int, own_reps: int) -> dict[str, Any]:
+    """S5: median seconds over ``reps`` interleaved rounds (``own_reps`` for asignal
+    and its baseline, which are cheap: Django takes seconds), and the 10k/1k growth
+    as the median of each round's own ratio (the two sizes timed back to back, so a
+    slow second on this noisy machine does not skew one size against the other).
+    With a baseline, ``pairs`` holds the median of each round's asignal / baseline
+    time at 1k and at 10k."""
+    libs = {k: v for k, v in adapters(s).items() if v is not None}
     times: dict[str, dict[int, list[float]]] = {k: {1000: [], 10000: []} for k in libs}
     growth: dict[str, list[float]] = {k: [] for k in libs}
-    names = list(libs)
-    for rep in range(reps):
+    for rep in range(max(reps, own_reps)):
+        names = [k for k in libs if rep < reps or k in s.signals]
         shift = rep % len(names)
         for name in names[shift:] + names[:shift]:  # rotate who goes first
             t1k = _cycle_time(libs[name], 1000)
@@ -100,7 +104,7 @@ def connect_growth(reps: int) -> dict[str, Any]:
             times[name][10000].append(t10k)
             growth[name].append(t10k / t1k)
     out: dict[str, Any] = {}
-    for name in adapters():
+    for name in adapters(s):
         if name not in libs:
             out[name] = None
             continue
@@ -109,12 +113,25 @@ def connect_growth(reps: int) -> dict[str, Any]:
             "10k_ms": round(statistics.median(times[name][10000]) * 1e3, 2),
             "growth": round(statistics.median(growth[name]), 1),
         }
+    if MINE in times and BASELINE in times:
+        out["pairs"] = {
+            f"{MINE} / {BASELINE} {size // 1000}k": round(
+                statistics.median(
+                    a / b
+                    for a, b in zip(
+                        times[MINE][size], times[BASELINE][size], strict=True
+                    )
+                ),
+                3,
+            )
+            for size in (1000, 10000)
+        }
     return out
 
 
 def _memory(adapter: Adapter, count: int) -> dict[str, Any]:
     new, connect, disconnect, weak = adapter
-    recs = sync_receivers(count, Counter())
+    recs = sync_receivers(count, None)
     sig = new()
     gc.collect()
     tracemalloc.start()
@@ -144,9 +161,9 @@ def _memory(adapter: Adapter, count: int) -> dict[str, Any]:
     }
 
 
-def memory(count: int = 10000) -> dict[str, Any]:
+def memory(s: Settings, count: int = 10000) -> dict[str, Any]:
     """M1 for every library: bytes per receiver (``count`` receivers), per cycle."""
     return {
         name: None if adapter is None else _memory(adapter, count)
-        for name, adapter in adapters().items()
+        for name, adapter in adapters(s).items()
     }

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import asignal._discovery as discovery
 import asignal.signals as builtin
 from asignal import AutodiscoverError, asgi
+from asignal._state import discovered
 from asignal.asgi import SignalMiddleware
 from tests.asgi.conftest import Driver
 
@@ -43,7 +43,7 @@ def package(tmp_path: Path) -> Iterator[str]:
     (tmp_path / "brokenapp" / "__init__.py").write_text("")
     (tmp_path / "brokenapp" / "signals.py").write_text("raise KeyError('bad')\n")
     sys.path.insert(0, str(tmp_path))
-    discovery._imported.clear()
+    discovered.modules.clear()
     try:
         yield "lifeapp"
     finally:
@@ -52,7 +52,7 @@ def package(tmp_path: Path) -> Iterator[str]:
             builtin.lifespan_startup.disconnect(module.on_startup)
         for name in [m for m in sys.modules if m.startswith(("lifeapp", "brokenapp"))]:
             del sys.modules[name]
-        discovery._imported.clear()
+        discovered.modules.clear()
         sys.path.remove(str(tmp_path))
 
 

@@ -11,6 +11,7 @@ import pytest
 
 import asignal._discovery as discovery
 from asignal import AutodiscoverError, autodiscover
+from asignal._state import discovered
 
 
 @pytest.fixture
@@ -28,11 +29,11 @@ def packages(tmp_path: Path) -> Iterator[Path]:
     (tmp_path / "app_bad" / "__init__.py").write_text("")
     (tmp_path / "app_bad" / "signals.py").write_text("raise RuntimeError('broken')\n")
     sys.path.insert(0, str(tmp_path))
-    discovery._imported.clear()  # each test starts from a fresh process's state
+    discovered.modules.clear()  # each test starts from a fresh process's state
     try:
         yield tmp_path
     finally:
-        discovery._imported.clear()
+        discovered.modules.clear()
         sys.path.remove(str(tmp_path))
         for name in [m for m in sys.modules if m.split(".")[0].startswith("app_")]:
             del sys.modules[name]
