@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any, Literal
 
-from ._typed import Undeclared, signal
+from ._typed import signal
 
 __all__ = [
     "got_request_exception",
@@ -37,9 +37,7 @@ __all__ = [
 
 
 @signal
-def pre_init(
-    *, args: tuple[Any, ...], kwargs: dict[str, Any], **_: Undeclared
-) -> object:
+def pre_init(*, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object:
     """Sent at the start of a model's ``__init__``.
 
     sender: the model class. kwargs: ``args`` (positional arguments of the constructor),
@@ -48,7 +46,7 @@ def pre_init(
 
 
 @signal
-def post_init(*, instance: Any, **_: Undeclared) -> object:
+def post_init(*, instance: Any) -> object:
     """Sent at the end of a model's ``__init__`` (or when the ORM loads an instance).
 
     sender: the model class. kwargs: ``instance``.
@@ -64,7 +62,6 @@ def pre_save(
     update_fields: frozenset[str] | None,
     session: Any,
     connection: Any,
-    **_: Undeclared,
 ) -> object:
     """Sent before a model instance is written (INSERT or UPDATE).
 
@@ -86,7 +83,6 @@ def post_save(
     update_fields: frozenset[str] | None,
     session: Any,
     connection: Any,
-    **_: Undeclared,
 ) -> object:
     """Sent after a model instance was written.
 
@@ -103,7 +99,6 @@ def pre_delete(
     origin: Any,
     session: Any,
     connection: Any,
-    **_: Undeclared,
 ) -> object:
     """Sent before a model instance is deleted.
 
@@ -121,7 +116,6 @@ def post_delete(
     origin: Any,
     session: Any,
     connection: Any,
-    **_: Undeclared,
 ) -> object:
     """Sent after a model instance was deleted.
 
@@ -143,7 +137,6 @@ def m2m_changed(
     using: str,
     session: Any,
     connection: Any,
-    **_: Undeclared,
 ) -> object:
     """Sent when a many-to-many relation changes.
 
@@ -160,7 +153,7 @@ def m2m_changed(
 
 
 @signal
-def request_started(*, scope: MutableMapping[str, Any], **_: Undeclared) -> object:
+def request_started(*, scope: MutableMapping[str, Any]) -> object:
     """Sent when an HTTP request or websocket connection starts, before the app runs.
 
     sender: the handler class (``asignal.asgi.SignalMiddleware``). kwargs: ``scope``
@@ -177,7 +170,6 @@ def request_finished(
     response_complete: bool,
     aborted: bool,
     close_code: int | None,
-    **_: Undeclared,
 ) -> object:
     """Sent exactly once per request, after the app returned or raised.
 
@@ -199,7 +191,6 @@ def got_request_exception(
     scope: MutableMapping[str, Any],
     exception: Exception,
     response_started: bool,
-    **_: Undeclared,
 ) -> object:
     """Sent when an exception escapes the app while handling a request.
 
@@ -215,9 +206,7 @@ def got_request_exception(
 
 
 @signal
-def lifespan_startup(
-    *, scope: MutableMapping[str, Any] | None, **_: Undeclared
-) -> object:
+def lifespan_startup(*, scope: MutableMapping[str, Any] | None) -> object:
     """Sent once the application's own startup completed, before the server is told.
 
     sender: the handler class. kwargs: ``scope`` (the lifespan scope; None when sent by
@@ -226,9 +215,7 @@ def lifespan_startup(
 
 
 @signal
-def lifespan_shutdown(
-    *, scope: MutableMapping[str, Any] | None, **_: Undeclared
-) -> object:
+def lifespan_shutdown(*, scope: MutableMapping[str, Any] | None) -> object:
     """Sent when the server shuts the application down, before its own shutdown.
 
     sender: the handler class. kwargs: ``scope`` (the lifespan scope; None when sent by

@@ -124,12 +124,17 @@ def wrong_result(sender: Any, **kwargs: Any) -> str:
     return ""
 
 
+def not_in_payload(sender: Any, *, order: int, **kwargs: Any) -> None:
+    pass
+
+
 @receiver(refunded)  # type: ignore[arg-type]
 def decorated_without_kwargs(sender: Any, *, order_id: int, reason: str | None) -> int:
     return 0
 
 
 order_paid.connect(wrong_type)  # type: ignore[arg-type]
+order_paid.connect(not_in_payload)  # type: ignore[arg-type]
 receiver(order_paid)(wrong_type)  # type: ignore[arg-type]
 refunded.connect(no_kwargs)  # type: ignore[arg-type]
 refunded.connect(sender_renamed)  # type: ignore[arg-type]
@@ -167,3 +172,17 @@ async def finished(sender: Any, *, status: int | None, **kwargs: Any) -> None:
 
 def typed_signal_is_a_signal(signal: TypedSignal[..., Any]) -> Signal:
     return signal
+
+
+# Unannotated, as most Django receivers are: checked by name and arity (the
+# ignores are for the missing annotations, which strict mode reports on the def).
+@receiver(post_save)
+def unannotated(sender, instance, created, **kwargs):  # type: ignore[no-untyped-def]
+    pass
+
+
+def misspelt(sender, instance, create, **kwargs):  # type: ignore[no-untyped-def]
+    pass  # `create` is no payload name: a send would not fill it
+
+
+post_save.connect(misspelt)  # type: ignore[arg-type]
