@@ -47,7 +47,9 @@ class Undeclared:
     """The type of no value. A spec that ends with ``**_: Undeclared`` makes the type
     checkers refuse a receiver without ``**kwargs`` (it is called with ``signal=``
     and with whatever a later version of the signal adds); a send with an
-    undeclared name is refused either way, now as "expected Undeclared"."""
+    undeclared name is refused either way, now as "expected Undeclared". The cost:
+    pyright then lets the ``**`` fill a receiver parameter that is no payload name
+    when it is unannotated, ``Any`` or ``object`` (see the README)."""
 
     def __new__(cls) -> NoReturn:
         raise TypeError("Undeclared has no instances; it only annotates a spec.")
