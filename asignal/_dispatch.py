@@ -1,11 +1,12 @@
 """The one delivery path: how a receiver is called, how its failure is handled, and
 how receivers run concurrently.
 
-Every send builds one :class:`Delivery`. :meth:`Delivery.call_each` is the only
-place a receiver is called from synchronous code (``send``, ``send_robust``, inline
-and worker-thread receivers of ``asend``, SQLAlchemy's greenlet), :meth:`Delivery.
-acall` the only place one is awaited, and :meth:`Delivery.failed` the only rule for a
-failure: raised as it was raised, or, in a robust send, logged and returned.
+:func:`call_each` is the only place a receiver is called from synchronous code
+(``send``, ``send_robust``, inline and worker-thread receivers of ``asend``,
+SQLAlchemy's greenlet), :meth:`Delivery.acall` the only place one is awaited, and
+:func:`failed` the only rule for a failure: raised as it was raised, or, in a robust
+send, logged and returned. A :class:`Delivery` carries a send that may run
+receivers concurrently (``asend``, and ``send`` with async receivers).
 
 Context variables: under ``asend`` every receiver runs in its own copy of the
 caller's context, taken when the send began, so receivers running at the same time
@@ -42,7 +43,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
 if TYPE_CHECKING:
     from ._signal import Signal
 
-__all__ = ["Delivery", "log_failure", "merge_contexts"]
+__all__ = ["Delivery", "call_each", "failed", "log_failure", "merge_contexts"]
 
 logger = logging.getLogger("asignal")
 
@@ -114,6 +115,54 @@ def unwrap_group(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return exc  # pyright: ignore[reportUnknownVariableType]
 
 
+def failed(signal: Signal, receiver: object, exc: Exception, method: str) -> Exception:
+    """The result of a receiver that raised *exc* in a robust send, logged. Only
+    for robust sends: elsewhere the exception propagates untouched."""
+    log_failure(signal, receiver, exc, method)
+    return exc
+
+
+def call_each(
+    signal: Signal,
+    steps: Iterable[tuple[Callable[[], Any], int]],
+    kwargs: dict[str, Any],
+    robust: bool,
+    method: str,
+    await_: Callable[[Coroutine[Any, Any, Any]], Any] | None = None,
+) -> Results:
+    """Call each receiver in this thread, one after another, with *kwargs* (the
+    payload plus ``signal`` and ``sender``); skip those that died. ``steps`` are
+    ``(deref, mode)``; an async receiver's coroutine goes to *await_*. A sync
+    receiver that returns a coroutine is refused with ``TypeError``: nothing would
+    await it. Non-robust, the first failure propagates and no later receiver is
+    called; robust, it becomes that receiver's result (:func:`failed`)."""
+    # Without a payload, receivers are called with two literal keywords, which
+    # allocates nothing; unpacking **kwargs builds the call's arguments anew for
+    # every receiver and would double the cost of a payload-less send.
+    payload = len(kwargs) > 2
+    sender = kwargs["sender"]
+    results: Results = []
+    for deref, mode in steps:
+        receiver = deref()
+        if receiver is None:
+            continue
+        try:
+            if payload:
+                result = receiver(**kwargs)
+            else:
+                result = receiver(signal=signal, sender=sender)
+            if type(result) is CoroutineType:
+                if mode != ASYNC or await_ is None:
+                    raise returned_coroutine(receiver, result)
+                result = await_(cast("Coroutine[Any, Any, Any]", result))
+        except Exception as exc:
+            if not robust:
+                raise
+            result = failed(signal, receiver, exc, method)
+        results.append((receiver, result))
+    return results
+
+
 class Delivery:
     """One send in progress: the receivers' keyword arguments, built once, and the
     rules that apply to every receiver of the send.
@@ -124,77 +173,54 @@ class Delivery:
     :ivar timeout: seconds for the whole send (``asend`` only).
     """
 
-    __slots__ = ("kwargs", "method", "plan", "robust", "signal", "timeout")
+    __slots__ = (
+        "kwargs",
+        "method",
+        "payload",
+        "plan",
+        "robust",
+        "sender",
+        "signal",
+        "timeout",
+    )
 
     def __init__(
         self,
         signal: Signal,
         plan: Plan,
-        sender: object,
-        named: dict[str, Any],
+        kwargs: dict[str, Any],
         method: str,
         robust: bool,
         timeout: float | None = None,
     ) -> None:
         self.signal = signal
         self.plan = plan
-        # The dict of the send's own **named: completed, not copied.
-        named["signal"] = signal
-        named["sender"] = sender
-        self.kwargs = named
+        self.kwargs = kwargs
+        self.sender = kwargs["sender"]
+        self.payload = len(kwargs) > 2  # see call_each
         self.method = method
         self.robust = robust
         self.timeout = timeout
 
-    def failed(self, receiver: object, exc: Exception) -> Exception:
-        """The result of a receiver that raised *exc* in a robust send, logged.
-        Only called when ``robust``: elsewhere the exception propagates untouched."""
-        log_failure(self.signal, receiver, exc, self.method)
-        return exc
-
-    # -- the one call ------------------------------------------------------------
-
-    def call_each(
-        self,
-        steps: Iterable[tuple[Callable[[], Any], int]],
-        await_: Callable[[Coroutine[Any, Any, Any]], Any] | None = None,
-    ) -> Results:
-        """Call each receiver in this thread, one after another; skip those that
-        died. ``steps`` are ``(deref, mode)``; an async receiver's coroutine goes to
-        *await_*. A sync receiver that returns a coroutine is refused with
-        ``TypeError``: nothing would await it. Non-robust, the first failure
-        propagates and no later receiver is called."""
-        kwargs, robust = self.kwargs, self.robust
-        results: Results = []
-        for deref, mode in steps:
-            receiver = deref()
-            if receiver is None:
-                continue
-            try:
-                result = receiver(**kwargs)
-                if type(result) is CoroutineType:
-                    if mode != ASYNC or await_ is None:
-                        raise returned_coroutine(receiver, result)
-                    result = await_(cast("Coroutine[Any, Any, Any]", result))
-            except Exception as exc:
-                if not robust:
-                    raise
-                result = self.failed(receiver, exc)
-            results.append((receiver, result))
-        return results
+    # -- calls ---------------------------------------------------------------------
 
     def call(self, receiver: Callable[..., Any]) -> Any:
-        """:meth:`call_each` for one sync receiver: its result."""
-        return self.call_each(((_held(receiver), INLINE),))[0][1]
+        """:func:`call_each` for one sync receiver: its result."""
+        steps = ((_held(receiver), INLINE),)
+        return call_each(self.signal, steps, self.kwargs, self.robust, self.method)[0][
+            1
+        ]
 
     async def acall(self, receiver: Callable[..., Any]) -> Any:
         """Await one async receiver: its result (robust: or its failure)."""
         try:
-            return await receiver(**self.kwargs)
+            if self.payload:
+                return await receiver(**self.kwargs)
+            return await receiver(signal=self.signal, sender=self.sender)
         except Exception as exc:
             if not self.robust:
                 raise
-            return self.failed(receiver, exc)
+            return failed(self.signal, receiver, exc, self.method)
 
     # -- the sends ---------------------------------------------------------------
 
@@ -236,7 +262,9 @@ class Delivery:
             self.plan.steps, key=lambda step: step[1] == ASYNC
         ):
             if not is_async:
-                results += self.call_each(group)
+                results += call_each(
+                    self.signal, group, self.kwargs, self.robust, self.method
+                )
                 continue
             calls = [(fn, ASYNC) for deref, _ in group if (fn := deref()) is not None]
             if not calls:
@@ -377,7 +405,7 @@ class Delivery:
             f"{describe_callable(receiver)} did not finish within the {self.timeout} s "
             f"timeout of {self.signal!r}.{self.method}()"
         )
-        self.failed(receiver, exc)
+        failed(self.signal, receiver, exc, self.method)
         return exc
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ._blocking import runs_event_loop
-from ._dispatch import Results
+from ._dispatch import Results, call_each
 from ._signal import Signal, check_send
 from ._state import hooks
 
@@ -35,7 +35,8 @@ def send_awaiting(
     one after another in call order, each async receiver's coroutine given to
     *await_*, through the same checks, calls and failure handling as every send."""
     method = "send_robust" if robust else "send"
-    delivery = signal.prepare(sender, dict(named), method, robust)
-    if delivery is None:
+    kwargs = dict(named)
+    plan = signal.prepare(sender, kwargs, method)
+    if plan is None:
         return []
-    return delivery.call_each(delivery.plan.steps, await_)
+    return call_each(signal, plan.steps, kwargs, robust, method, await_)

@@ -80,9 +80,7 @@ class Connections:
 
     def plan(self, sender: object) -> Plan:
         """The plan for *sender*: a dictionary read while warm, no lock."""
-        routing = self.routing
-        if routing is None:
-            routing = self._route()
+        routing = self.routing or self.route()
         return routing[0].get(id(sender), routing[1])
 
     def add(self, connection: Connection) -> None:
@@ -132,7 +130,8 @@ class Connections:
             self.routing = None
         return dropped
 
-    def _route(self) -> Routing:
+    def route(self) -> Routing:
+        """Build the routing table (or read the one another thread just built)."""
         dropped: list[Connection] = []
         with self.lock:
             while True:

@@ -16,10 +16,10 @@ import anyio
 import anyio.lowlevel
 
 from ._connection import Connection, ReceiverInfo, entry_key, make_connection
-from ._dispatch import Delivery, Results
+from ._dispatch import Delivery, Results, call_each
 from ._hooks import intercept
 from ._receivers import check_receiver
-from ._routing import Connections, call_order
+from ._routing import Connections, Plan, call_order
 from ._state import hooks, signals
 
 __all__ = ["RESERVED_NAMES", "Signal", "SignalArgumentsWarning", "receiver"]
@@ -289,21 +289,17 @@ class Signal:
     # -- sending ---------------------------------------------------------------------
 
     def prepare(
-        self,
-        sender: object,
-        named: dict[str, Any],
-        method: str,
-        robust: bool,
-        timeout: float | None = None,
-    ) -> Delivery | None:
+        self, sender: object, named: dict[str, Any], method: str
+    ) -> Plan | None:
         """The checks every send method makes, in one place, before it calls
         anything (the sender given once, reserved names, ``providing_args``, the
-        testing hooks); the delivery to run, or None when nothing is to be called
-        (nothing connected, or muted by ``asignal.testing``).
+        testing hooks); the plan of receivers to run, or None when nothing is to be
+        called (nothing connected, or muted by ``asignal.testing``).
 
-        For integrations that deliver a send their own way (SQLAlchemy's greenlet);
-        application code wants :meth:`send` or :meth:`asend`. *named* becomes the
-        receivers' keyword arguments: pass a dict of your own.
+        *named* is completed with ``signal`` and ``sender`` into the receivers'
+        keyword arguments: pass a dict of your own. For integrations that deliver a
+        send their own way (SQLAlchemy's greenlet); application code wants
+        :meth:`send` or :meth:`asend`.
         """
         if sender is _MISSING:
             sender = _pop_sender(named, method)
@@ -316,9 +312,10 @@ class Signal:
         connections = self._connections
         if not connections.entries:
             return None
-        return Delivery(
-            self, connections.plan(sender), sender, named, method, robust, timeout
-        )
+        named["signal"] = self
+        named["sender"] = sender
+        routing = connections.routing or connections.route()
+        return routing[0].get(id(sender), routing[1])
 
     def _check_payload(self, named: dict[str, Any], method: str) -> None:
         message = _payload_mismatch(self, named, method)
@@ -346,24 +343,24 @@ class Signal:
         :raises RuntimeError: an async receiver is connected and this thread runs an
             event loop; use ``await signal.asend(...)`` there.
         """
-        delivery = self.prepare(sender, named, "send", False)
-        if delivery is None:
+        plan = self.prepare(sender, named, "send")
+        if plan is None:
             return []
-        if delivery.plan.has_async:
-            return delivery.run_blocking()
-        return delivery.call_each(delivery.plan.steps)
+        if plan.has_async:
+            return Delivery(self, plan, named, "send", False).run_blocking()
+        return call_each(self, plan.steps, named, False, "send")
 
     def send_robust(self, sender: object = _MISSING, /, **named: Any) -> Results:
         """Like :meth:`send`, but every receiver is called: an ``Exception`` a
         receiver raises becomes its result (with ``__traceback__``) and is logged at
         ERROR on the ``asignal`` logger. ``BaseException`` (cancellation,
         ``KeyboardInterrupt``) still propagates."""
-        delivery = self.prepare(sender, named, "send_robust", True)
-        if delivery is None:
+        plan = self.prepare(sender, named, "send_robust")
+        if plan is None:
             return []
-        if delivery.plan.has_async:
-            return delivery.run_blocking()
-        return delivery.call_each(delivery.plan.steps)
+        if plan.has_async:
+            return Delivery(self, plan, named, "send_robust", True).run_blocking()
+        return call_each(self, plan.steps, named, True, "send_robust")
 
     async def asend(
         self,
@@ -389,10 +386,10 @@ class Signal:
             cancelled and ``TimeoutError`` is raised. (``timeout`` is reserved: no
             payload argument may use the name.)
         """
-        delivery = self.prepare(sender, named, "asend", False, timeout)
-        if delivery is None:
+        plan = self.prepare(sender, named, "asend")
+        if plan is None:
             return []
-        return await delivery.arun()
+        return await Delivery(self, plan, named, "asend", False, timeout).arun()
 
     async def asend_robust(
         self,
@@ -407,10 +404,10 @@ class Signal:
         logger; a receiver still running at *timeout* is cancelled and gets a
         ``TimeoutError`` result. Cancellation of the caller always propagates, even
         when a receiver turns it into an exception."""
-        delivery = self.prepare(sender, named, "asend_robust", True, timeout)
-        if delivery is None:
+        plan = self.prepare(sender, named, "asend_robust")
+        if plan is None:
             return []
-        return await delivery.arun()
+        return await Delivery(self, plan, named, "asend_robust", True, timeout).arun()
 
 
 def _pop_sender(named: dict[str, Any], method: str) -> object:

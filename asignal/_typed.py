@@ -30,7 +30,7 @@ from typing import (
 import anyio
 
 from ._check_types import annotation_error
-from ._dispatch import Delivery
+from ._routing import Plan
 from ._signal import RESERVED_NAMES, Signal
 from ._signal import receiver as _connect_decorator
 
@@ -152,13 +152,8 @@ class _StrictTypedSignal(TypedSignal[P, R]):
     _hints: dict[str, Any] | None = None
 
     def prepare(
-        self,
-        sender: object,
-        named: dict[str, Any],
-        method: str,
-        robust: bool,
-        timeout: float | None = None,
-    ) -> Delivery | None:
+        self, sender: object, named: dict[str, Any], method: str
+    ) -> Plan | None:
         """Check each declared value against its annotation, then make the checks
         of every send (names included: strict). Every send method and the bridges
         come through here, before any receiver runs or any testing hook sees it."""
@@ -175,7 +170,7 @@ class _StrictTypedSignal(TypedSignal[P, R]):
                     f"{self!r}.{method}() argument {key}={_short_repr(value)}: "
                     f"{problem}, as {self.spec.__qualname__}() declares."
                 )
-        return super().prepare(sender, named, method, robust, timeout)
+        return super().prepare(sender, named, method)
 
 
 def _short_repr(value: object) -> str:
