@@ -1,0 +1,331 @@
+"""A node's reading side: pull events from the channel, run local receivers, settle.
+
+Order: events from one origin on one signal are handled one after another, in the
+order the channel returned them (a *lane* per origin and signal); lanes run
+concurrently. A redelivery comes after the events that were read meanwhile.
+
+Bounds: at most ``max_in_flight`` events are held (read but not settled) at once;
+the reader waits for room before fetching, so a slow node falls behind in the broker,
+never in memory.
+"""
+
+from __future__ import annotations
+
+import collections
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import anyio
+import anyio.abc
+
+from asignal import Signal
+
+from ._envelope import Envelope, EnvelopeError, decode_envelope
+from ._event import BridgedEvent, delivering
+from ._receivers import run_receivers
+from ._transport import Channel, Delivery, Message, TransportError
+
+__all__ = ["Codec", "Consumer", "Counters", "Registration", "Settings"]
+
+logger = logging.getLogger("asignal")
+
+
+class Codec(Protocol):
+    """Turns a signal's keyword arguments into JSON-serialisable values and back,
+    for arguments JSON cannot carry (a model instance travelling as its key).
+
+    ``encode`` runs in the sending code, before publishing; ``decode`` on each
+    receiving node, before its receivers run, and may be a coroutine function (to
+    load an object). An exception from ``decode`` dead-letters the event.
+    """
+
+    def encode(self, kwargs: dict[str, Any]) -> dict[str, Any]: ...
+
+    def decode(
+        self, data: dict[str, Any]
+    ) -> dict[str, Any] | Awaitable[dict[str, Any]]: ...
+
+
+@dataclass
+class Registration:
+    """A signal added to a bridge."""
+
+    signal: Signal
+    name: str
+    codec: Codec | None
+    senders: dict[str, object]
+    publisher: Callable[..., Any]
+
+    def decode_sender(self, wire: object) -> object:
+        """The sender for its wire form; a reference resolves only to a registered
+        sender. :raises LookupError: an unregistered reference."""
+        if isinstance(wire, dict):
+            ref: str = wire["ref"]  # pyright: ignore[reportUnknownVariableType]
+            try:
+                return self.senders[ref]
+            except KeyError:
+                raise LookupError(
+                    f"sender {ref!r} is not registered with "
+                    f"bridge.add({self.name!r}, senders=[...]) on this node"
+                ) from None
+        return wire
+
+    async def decode_kwargs(self, data: dict[str, Any]) -> dict[str, Any]:
+        if self.codec is None:
+            return data
+        decoded = self.codec.decode(data)
+        if inspect.isawaitable(decoded):
+            decoded = await decoded
+        return decoded
+
+
+@dataclass
+class Counters:
+    """The bridge's running totals (see ``BridgeStatistics``)."""
+
+    published: int = 0
+    delivered: int = 0
+    acknowledged: int = 0
+    redelivered: int = 0
+    dead_lettered: int = 0
+    receiver_errors: int = 0
+    in_flight: int = 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    node_id: str
+    delivery: Delivery
+    batch_size: int
+    max_in_flight: int
+    max_deliveries: int
+    retry_delay: float
+    max_retry_delay: float
+    max_message_bytes: int
+    shutdown_timeout: float
+
+
+_Lane = tuple[str, str]
+
+
+@dataclass
+class Consumer:
+    """Reads one channel until :meth:`stop`; see the module docstring."""
+
+    channel: Channel
+    settings: Settings
+    registrations: Mapping[str, Registration]
+    counters: Counters
+    _read_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    _lanes: dict[_Lane, collections.deque[tuple[Message, Envelope | str]]] = field(
+        default_factory=dict[_Lane, collections.deque[tuple[Message, Envelope | str]]]
+    )
+    _idle: anyio.Event = field(default_factory=anyio.Event)
+
+    def stop(self) -> None:
+        """Stop reading; events already read are still handled (see :meth:`run`)."""
+        self._read_scope.cancel()
+
+    async def run(self) -> None:
+        """Read and handle events until :meth:`stop`, then give the events in hand
+        ``shutdown_timeout`` seconds to finish (those that do not are cancelled and,
+        at least once, redelivered later)."""
+        room = anyio.Semaphore(self.settings.max_in_flight)
+        async with anyio.create_task_group() as lanes:
+            with self._read_scope:
+                await self._read(room, lanes)
+            if self.counters.in_flight:
+                self._idle = anyio.Event()
+                with anyio.move_on_after(self.settings.shutdown_timeout) as waited:
+                    await self._idle.wait()
+                if waited.cancelled_caught:
+                    logger.warning(
+                        "bridge node %r: %d event(s) still running after "
+                        "shutdown_timeout=%ss; cancelled them",
+                        self.settings.node_id,
+                        self.counters.in_flight,
+                        self.settings.shutdown_timeout,
+                    )
+                    lanes.cancel_scope.cancel()
+
+    async def _read(self, room: anyio.Semaphore, lanes: anyio.abc.TaskGroup) -> None:
+        failures = 0
+        while True:
+            await room.acquire()
+            wanted = min(self.settings.batch_size, room.value + 1)
+            try:
+                messages = await self.channel.fetch(wanted)
+            except TransportError as exc:
+                room.release()
+                failures += 1
+                if failures == 1:
+                    logger.warning(
+                        "bridge node %r cannot read from the broker (%s); retrying "
+                        "with back-off",
+                        self.settings.node_id,
+                        exc,
+                    )
+                await anyio.sleep(min(0.1 * 2 ** (failures - 1), 5.0))
+                continue
+            except BaseException:
+                room.release()
+                raise
+            if failures:
+                logger.info("bridge node %r reads again", self.settings.node_id)
+                failures = 0
+            # One slot is held already; take one more per extra message (there is
+            # room: no one else acquires) and give back what the batch did not use.
+            for _ in messages[1:]:
+                room.acquire_nowait()
+            if not messages:
+                room.release()
+            for message in messages:
+                self._enqueue(message, room, lanes)
+
+    def _enqueue(
+        self, message: Message, room: anyio.Semaphore, lanes: anyio.abc.TaskGroup
+    ) -> None:
+        self.counters.in_flight += 1
+        self.counters.delivered += 1
+        if message.deliveries > 1:
+            self.counters.redelivered += 1
+        parsed: Envelope | str
+        try:
+            parsed = decode_envelope(
+                message.data, limit=self.settings.max_message_bytes
+            )
+            lane: _Lane = (message.subject, parsed.origin)
+        except EnvelopeError as exc:
+            parsed = f"malformed message: {exc}"
+            lane = ("", "")
+        queue = self._lanes.get(lane)
+        if queue is not None:
+            queue.append((message, parsed))
+            return
+        self._lanes[lane] = collections.deque([(message, parsed)])
+        lanes.start_soon(self._run_lane, lane, room)
+
+    async def _run_lane(self, lane: _Lane, room: anyio.Semaphore) -> None:
+        queue = self._lanes[lane]
+        try:
+            while queue:
+                message, parsed = queue[0]
+                try:
+                    await self._handle(message, parsed)
+                except TransportError as exc:
+                    # Unsettled: at least once, the broker delivers it again.
+                    logger.error(
+                        "bridge node %r could not settle an event of %r: %s",
+                        self.settings.node_id,
+                        message.subject,
+                        exc,
+                    )
+                finally:
+                    queue.popleft()
+                    room.release()
+                    self.counters.in_flight -= 1
+                    if not self.counters.in_flight:
+                        self._idle.set()
+        finally:
+            del self._lanes[lane]
+
+    async def _refuse(self, message: Message, reason: str) -> None:
+        logger.error(
+            "bridge node %r dead-lettered a message on %r: %s",
+            self.settings.node_id,
+            message.subject,
+            reason,
+        )
+        await self.channel.dead_letter(message, reason)
+        self.counters.dead_lettered += 1
+
+    async def _handle(self, message: Message, parsed: Envelope | str) -> None:
+        settings = self.settings
+        if isinstance(parsed, str):
+            await self._refuse(message, parsed)
+            return
+        envelope = parsed
+        if envelope.origin == settings.node_id:
+            # Our own event: its receivers ran here when it was sent.
+            await self._ack(message)
+            return
+        registration = self.registrations.get(envelope.signal)
+        if registration is None or envelope.signal != message.subject:
+            await self._refuse(
+                message,
+                f"unknown signal {envelope.signal!r} (not added to this node's "
+                "bridge, or published on another signal's subject)",
+            )
+            return
+        if message.deliveries > settings.max_deliveries:
+            await self._refuse(
+                message,
+                f"event {envelope.id} was delivered {message.deliveries - 1} times "
+                f"(max_deliveries={settings.max_deliveries}) and receivers kept "
+                "failing",
+            )
+            return
+        try:
+            sender = registration.decode_sender(envelope.sender)
+        except LookupError as exc:
+            await self._refuse(message, str(exc))
+            return
+        try:
+            kwargs = await registration.decode_kwargs(envelope.kwargs)
+        except Exception as exc:
+            await self._refuse(
+                message, f"the codec of {envelope.signal!r} rejected it: {exc!r}"
+            )
+            return
+        at_least_once = settings.delivery == "at_least_once"
+        skip: set[str] = set()
+        if at_least_once and message.deliveries > 1:
+            skip = await self.channel.succeeded(envelope.id)
+        event = BridgedEvent(
+            id=envelope.id,
+            signal=envelope.signal,
+            origin=envelope.origin,
+            time=envelope.time,
+            deliveries=message.deliveries,
+            headers=envelope.headers,
+        )
+        token = delivering.set(event)
+        try:
+            outcomes = await run_receivers(
+                registration.signal,
+                sender,
+                kwargs,
+                skip=skip,
+                exclude=registration.publisher,
+            )
+        finally:
+            delivering.reset(token)
+        failed = sum(1 for _, error in outcomes if error is not None)
+        self.counters.receiver_errors += failed
+        if failed and at_least_once:
+            if message.deliveries >= settings.max_deliveries:
+                errors = [f"{key}: {error!r}" for key, error in outcomes if error]
+                await self._refuse(
+                    message,
+                    f"event {envelope.id}: receivers still failing after "
+                    f"{message.deliveries} deliveries (max_deliveries="
+                    f"{settings.max_deliveries}): {'; '.join(errors)}",
+                )
+                return
+            await self.channel.record_success(
+                envelope.id, [key for key, error in outcomes if error is None]
+            )
+            delay = min(
+                settings.retry_delay * 2 ** (message.deliveries - 1),
+                settings.max_retry_delay,
+            )
+            await self.channel.retry_later(message, delay)
+            return
+        await self._ack(message)
+
+    async def _ack(self, message: Message) -> None:
+        await self.channel.ack(message)
+        self.counters.acknowledged += 1

@@ -1,0 +1,98 @@
+"""Fixtures for the bridge suite: one behaviour suite parametrised over transports.
+
+``transport`` is ``memory`` or ``redis`` (the machine's Redis on 127.0.0.1:6379, a
+key prefix of each test's own, deleted afterwards). Redis runs only on asyncio;
+memory runs on both backends. A new transport (NATS) joins by adding a parameter
+and a branch in ``bridge_url``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from conftest import require_service
+
+from asignal.bridge import Bridge
+
+from .bridge_support import MakeBridge
+
+REDIS_HOST = os.environ.get("ASIGNAL_TEST_REDIS_HOST", "127.0.0.1")
+REDIS_PORT = int(os.environ.get("ASIGNAL_TEST_REDIS_PORT", "6379"))
+#: A database of our own on the shared Redis, so flushing nothing else matters.
+REDIS_DB = 13
+
+
+def redis_up(host: str = REDIS_HOST, port: int = REDIS_PORT) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, port)) == 0
+
+
+@pytest.fixture(params=["memory", "redis"])
+def transport(request: pytest.FixtureRequest, anyio_backend: str) -> str:
+    """The transport under test; Redis is asyncio-only and needs the server."""
+    name = str(request.param)
+    if name == "redis":
+        if anyio_backend != "asyncio":
+            pytest.skip("redis-py is asyncio-only (test_redis_refuses_trio: trio)")
+        if not redis_up():
+            require_service(f"no Redis server on {REDIS_HOST}:{REDIS_PORT}")
+    return name
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A key prefix no other test uses."""
+    return f"asignal-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def bridge_url(transport: str) -> str:
+    if transport == "redis":
+        return f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+    return f"memory://{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+async def make_bridge(
+    bridge_url: str, prefix: str, transport: str
+) -> AsyncIterator[MakeBridge]:
+    """Make bridges (nodes) on the test's broker; their signals are removed and, on
+    Redis, the test's keys deleted afterwards."""
+    made: list[Bridge] = []
+
+    def make(node_id: str | None = None, **options: Any) -> Bridge:
+        options.setdefault("retry_delay", 0.05)
+        bridge = Bridge(bridge_url, node_id=node_id, prefix=prefix, **options)
+        made.append(bridge)
+        return bridge
+
+    yield make
+    for bridge in made:
+        for signal in bridge.signals:
+            bridge.remove(signal)
+    if transport == "redis":
+        await delete_keys(bridge_url, prefix)
+
+
+async def delete_keys(url: str, prefix: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def name() -> str:
+    """A signal name of this test's own."""
+    return f"shop.order_paid.{uuid.uuid4().hex[:6]}"

@@ -1,0 +1,361 @@
+"""The bridge's behaviour, the same on every transport (memory and Redis).
+
+Each node is a bridge with its own ``Signal`` object of the same name, as each
+process has its own after importing the same module.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+import pytest
+
+from asignal import Signal
+from asignal.bridge import (
+    Bridge,
+    BridgeClosedError,
+    Publication,
+    bridge_reconnected,
+    current_event,
+)
+
+from .bridge_support import MakeBridge, Node, Order, wait_until
+
+pytestmark = pytest.mark.anyio
+
+DELIVERIES = ["at_most_once", "at_least_once"]
+
+
+@pytest.mark.parametrize("delivery", DELIVERIES)
+async def test_send_reaches_every_node_once(
+    make_bridge: MakeBridge, name: str, delivery: str
+) -> None:
+    """A send runs the sender's receivers once (locally) and every other node's
+    once, with the sender and arguments as sent, in order for one publisher."""
+    a, b, c = (Node(make_bridge(n, delivery=delivery), name) for n in "abc")
+    async with a.bridge, b.bridge, c.bridge:
+        results = [
+            await a.signal.asend("shop", order_id=i, total=9.5) for i in range(5)
+        ]
+        await wait_until(lambda: len(b.seen) == 5 and len(c.seen) == 5)
+        await anyio.sleep(0.1)
+    publications = [r for sent in results for _, r in sent if r is not None]
+    assert all(isinstance(p, Publication) for p in publications)
+    assert len(publications) == 5
+    assert [s.kwargs["order_id"] for s in a.seen] == list(range(5))
+    assert a.delivered == []
+    for node in (b, c):
+        assert [s.kwargs for s in node.seen] == [
+            {"order_id": i, "total": 9.5} for i in range(5)
+        ]
+        assert all(s.sender == "shop" for s in node.seen)
+        assert all(s.event is not None and s.event.origin == "a" for s in node.seen)
+        event = node.seen[0].event
+        assert event is not None
+        assert event.id == publications[0].event_id
+
+
+@pytest.mark.parametrize("delivery", DELIVERIES)
+async def test_no_echo_and_no_loop(
+    make_bridge: MakeBridge, name: str, delivery: str
+) -> None:
+    """A delivered event is not published again, nor is a send a receiver makes
+    while handling it, so two nodes never ping-pong."""
+    a, b = (Node(make_bridge(n, delivery=delivery), name) for n in "ab")
+    relay = {node: Signal(name=name + ".relay") for node in (a, b)}
+    relayed: dict[Node, list[bool]] = {a: [], b: []}
+
+    def wire(node: Node) -> None:
+        async def on_paid(sender: object, **kwargs: Any) -> None:
+            await relay[node].asend(sender)
+
+        async def on_relay(sender: object, **kwargs: Any) -> None:
+            relayed[node].append(current_event() is not None)
+
+        node.bridge.add(relay[node])
+        node.signal.connect(on_paid, weak=False)
+        relay[node].connect(on_relay, weak=False)
+
+    wire(a)
+    wire(b)
+    async with a.bridge, b.bridge:
+        await a.signal.asend(None)
+        await wait_until(lambda: len(relayed[b]) == 2)
+        await anyio.sleep(0.3)
+    # a: paid and relay, both published. b: paid from a, whose relay stays local,
+    # and relay from a.
+    assert relayed[a] == [False]
+    assert sorted(relayed[b]) == [True, True]
+    assert len(b.seen) == 1
+    assert a.bridge.statistics().published == 2
+    assert b.bridge.statistics().published == 0
+
+
+async def test_registered_class_sender_travels_by_name(
+    make_bridge: MakeBridge, name: str
+) -> None:
+    """A class sender registered on both nodes arrives as the class itself."""
+    a, b = (Node(make_bridge(n), name, senders=(Order,)) for n in "ab")
+    async with a.bridge, b.bridge:
+        await a.signal.asend(Order, order_id=2)
+        await wait_until(lambda: b.seen)
+    assert b.seen[0].sender is Order
+
+
+async def test_unregistered_sender_refused_at_send(
+    make_bridge: MakeBridge, name: str
+) -> None:
+    """A class sender nobody registered fails the send with a TypeError saying how
+    to register it; the robust send logs it and returns it."""
+    a = Node(make_bridge("a"), name)
+    async with a.bridge:
+        with pytest.raises(TypeError, match=r"senders=\[Order\]"):
+            await a.signal.asend(Order)
+        results = await a.signal.asend_robust(Order)
+    assert any(isinstance(result, TypeError) for _, result in results)
+
+
+async def test_unserialisable_argument_named_in_error(
+    make_bridge: MakeBridge, name: str
+) -> None:
+    """A keyword argument JSON cannot carry raises TypeError naming it and the
+    signal."""
+    a = Node(make_bridge("a"), name)
+    async with a.bridge:
+        with pytest.raises(TypeError, match=r"argument 'order' of signal 'shop"):
+            await a.signal.asend(None, order=object())
+
+
+async def test_oversized_send_refused(make_bridge: MakeBridge, name: str) -> None:
+    """An event larger than max_message_bytes raises ValueError at the send."""
+    a = Node(make_bridge("a", max_message_bytes=1000), name)
+    async with a.bridge:
+        with pytest.raises(ValueError, match="max_message_bytes=1000"):
+            await a.signal.asend(None, blob="x" * 2000)
+
+
+async def test_codec_carries_objects(make_bridge: MakeBridge, name: str) -> None:
+    """A codec sends an object as its key; the receiving node gets the object
+    back, through an async decode."""
+
+    class OrderCodec:
+        def encode(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+            return {"order": kwargs["order"].pk}
+
+        async def decode(self, data: dict[str, Any]) -> dict[str, Any]:
+            await anyio.lowlevel.checkpoint()
+            return {"order": Order(data["order"])}
+
+    a, b = (Node(make_bridge(n), name, codec=OrderCodec()) for n in "ab")
+    async with a.bridge, b.bridge:
+        await a.signal.asend(None, order=Order(7))
+        await wait_until(lambda: b.seen)
+    order = b.seen[0].kwargs["order"]
+    assert isinstance(order, Order)
+    assert order.pk == 7
+
+
+async def test_headers_travel(make_bridge: MakeBridge, name: str) -> None:
+    """Headers given by the publishing bridge reach the receivers' event."""
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    a = Node(make_bridge("a", headers=lambda: {"traceparent": traceparent}), name)
+    b = Node(make_bridge("b"), name)
+    async with a.bridge, b.bridge:
+        await a.signal.asend(None)
+        await wait_until(lambda: b.seen)
+    event = b.seen[0].event
+    assert event is not None
+    assert event.headers == {"traceparent": traceparent}
+
+
+async def test_send_while_closed_raises(make_bridge: MakeBridge, name: str) -> None:
+    """Sending a bridged signal while its bridge is closed raises instead of
+    silently staying local."""
+    a = Node(make_bridge("a"), name)
+    with pytest.raises(BridgeClosedError, match="not open"):
+        await a.signal.asend(None)
+
+
+async def test_bridge_shows_in_describe(make_bridge: MakeBridge, name: str) -> None:
+    """The bridge's receiver is visible to tooling, and removable."""
+    bridge = make_bridge("a")
+    signal = Signal(name=name)
+    bridge.add(signal)
+    (info,) = signal.describe()
+    assert info.name.startswith("asignal.bridge.Bridge(")
+    assert bridge.url in info.name
+    assert bridge.remove(signal)
+    assert signal.describe() == []
+
+
+async def test_failing_receiver_redelivered_until_it_succeeds(
+    make_bridge: MakeBridge, name: str
+) -> None:
+    """At least once: a receiver failing twice gets the event a third time; a
+    receiver that succeeded the first time is not run again."""
+    a, b = (Node(make_bridge(n, delivery="at_least_once"), name) for n in "ab")
+    flaky_runs: list[int] = []
+
+    async def flaky(sender: object, **kwargs: Any) -> None:
+        event = current_event()
+        assert event is not None
+        flaky_runs.append(event.deliveries)
+        if len(flaky_runs) < 3:
+            raise RuntimeError("not yet")
+
+    b.signal.connect(flaky)
+    async with a.bridge, b.bridge:
+        await a.signal.asend(None)
+        await wait_until(lambda: b.bridge.statistics().acknowledged >= 1, timeout=10)
+        stats = b.bridge.statistics()
+    assert flaky_runs == [1, 2, 3]
+    assert len(b.seen) == 1  # the steady receiver ran once
+    assert stats.redelivered == 2
+    assert stats.receiver_errors == 2
+    assert stats.dead_lettered == 0
+
+
+async def test_dead_letter_after_max_deliveries(
+    make_bridge: MakeBridge, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At least once: an event whose receiver always fails is dead-lettered after
+    max_deliveries, logged at ERROR, and the node goes on with the next."""
+    a = Node(make_bridge("a", delivery="at_least_once"), name)
+    b = Node(make_bridge("b", delivery="at_least_once", max_deliveries=3), name)
+    runs: list[int] = []
+
+    async def broken(sender: object, **kwargs: Any) -> None:
+        event = current_event()
+        assert event is not None
+        runs.append(event.deliveries)
+        if kwargs["n"] == 1:
+            raise RuntimeError("always")
+
+    b.signal.connect(broken)
+    async with a.bridge, b.bridge:
+        await a.signal.asend(None, n=1)
+        await wait_until(lambda: b.bridge.statistics().dead_lettered == 1, timeout=10)
+        await a.signal.asend(None, n=2)
+        await wait_until(lambda: b.bridge.statistics().acknowledged == 1)
+    assert runs == [1, 2, 3, 1]
+    assert any(
+        r.levelno == logging.ERROR and "dead-lettered" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+async def test_at_most_once_failure_not_redelivered(
+    make_bridge: MakeBridge, name: str
+) -> None:
+    """At most once: a failing receiver is logged and the event is gone."""
+    a, b = (Node(make_bridge(n), name) for n in "ab")
+    runs: list[int] = []
+
+    async def broken(sender: object, **kwargs: Any) -> None:
+        runs.append(1)
+        raise RuntimeError("boom")
+
+    b.signal.connect(broken)
+    async with a.bridge, b.bridge:
+        await a.signal.asend(None)
+        await wait_until(lambda: b.bridge.statistics().receiver_errors == 1)
+        await anyio.sleep(0.3)
+    assert runs == [1]
+    assert b.bridge.statistics().redelivered == 0
+
+
+async def test_restarted_node_resumes_pending(
+    make_bridge: MakeBridge, name: str
+) -> None:
+    """At least once: events sent while a node is down reach it when it opens again
+    with the same node_id."""
+    a = Node(make_bridge("a", delivery="at_least_once"), name)
+    b = Node(make_bridge("b", delivery="at_least_once"), name)
+    async with a.bridge:
+        async with b.bridge:
+            await a.signal.asend(None, n=0)
+            await wait_until(lambda: len(b.seen) == 1)
+        for n in (1, 2):
+            await a.signal.asend(None, n=n)
+        b2 = make_bridge("b", delivery="at_least_once")
+        b2.add(b.signal)
+        async with b2:
+            await wait_until(lambda: len(b.seen) == 3)
+    assert [s.kwargs["n"] for s in b.seen] == [0, 1, 2]
+
+
+async def test_sync_send_from_worker_thread_publishes(
+    make_bridge: MakeBridge, name: str
+) -> None:
+    """send() from a worker thread publishes through the bridge's own loop."""
+    a, b = (Node(make_bridge(n), name) for n in "ab")
+    async with a.bridge, b.bridge:
+        results = await anyio.to_thread.run_sync(lambda: a.signal.send(None, n=5))
+        await wait_until(lambda: b.seen)
+    assert b.seen[0].kwargs == {"n": 5}
+    assert any(isinstance(r, Publication) for _, r in results)
+
+
+async def test_sync_send_from_plain_thread_publishes(
+    make_bridge: MakeBridge, name: str
+) -> None:
+    """send() from a thread with no loop (asignal's kept loop runs the receivers)
+    hops to the bridge's loop to publish."""
+    import threading
+
+    a, b = (Node(make_bridge(n), name) for n in "ab")
+    results: list[Any] = []
+    async with a.bridge, b.bridge:
+        thread = threading.Thread(
+            target=lambda: results.extend(a.signal.send(None, n=6))
+        )
+
+        def start_and_join() -> None:
+            thread.start()
+            thread.join()
+
+        await anyio.to_thread.run_sync(start_and_join)
+        await wait_until(lambda: b.seen)
+    assert b.seen[0].kwargs == {"n": 6}
+    assert any(isinstance(r, Publication) for _, r in results)
+
+
+async def test_statistics_count(make_bridge: MakeBridge, name: str) -> None:
+    """statistics() counts what was published, delivered and acknowledged."""
+    a, b = (Node(make_bridge(n, delivery="at_least_once"), name) for n in "ab")
+    async with a.bridge, b.bridge:
+        for _ in range(3):
+            await a.signal.asend(None)
+        await wait_until(lambda: b.bridge.statistics().acknowledged == 3)
+        stats = b.bridge.statistics()
+    assert a.bridge.statistics().published == 3
+    assert (stats.delivered, stats.in_flight, stats.dead_lettered) == (3, 0, 0)
+
+
+def test_reconnect_signal_is_connectable() -> None:
+    """bridge_reconnected is a named signal with the documented arguments."""
+    assert bridge_reconnected.name == "asignal.bridge.reconnected"
+    assert bridge_reconnected.providing_args == frozenset({"missed", "reason"})
+
+
+def test_at_least_once_needs_node_id() -> None:
+    """at_least_once without a node_id is refused with the fix."""
+    with pytest.raises(ValueError, match="needs a stable node_id"):
+        Bridge("memory://x", delivery="at_least_once")
+
+
+def test_unnamed_signal_refused() -> None:
+    """Only named signals can be added."""
+    with pytest.raises(ValueError, match="has no name"):
+        Bridge("memory://x").add(Signal())
+
+
+def test_unknown_scheme_refused() -> None:
+    """An unknown URL scheme names the supported ones, without the password."""
+    with pytest.raises(ValueError, match=r"redis://.*memory://") as info:
+        Bridge("amqp://user:secret@host/")
+    assert "secret" not in str(info.value)
