@@ -8,7 +8,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
@@ -161,11 +161,9 @@ class Bridge:
                 )
             node_id = _default_node_id()
         if (
-            not isinstance(node_id, str)
+            not isinstance(node_id, str)  # pyright: ignore[reportUnnecessaryIsInstance]
             or not node_id
-            or any(  # pyright: ignore[reportUnnecessaryIsInstance]
-                c.isspace() or c == ":" for c in node_id
-            )
+            or any(c.isspace() or c == ":" for c in node_id)
         ):
             raise ValueError(
                 f"node_id must be a non-empty string without spaces or ':', got "
@@ -357,15 +355,12 @@ class Bridge:
                 self._publish_here(registration, event_id, data), loop
             )
             return await asyncio.wrap_future(future)
+
+        async def publish_there() -> Publication:
+            return await self._publish_here(registration, event_id, data)
+
         return await anyio.to_thread.run_sync(
-            functools.partial(
-                anyio.from_thread.run,
-                self._publish_here,
-                registration,
-                event_id,
-                data,
-                token=token,
-            )
+            functools.partial(anyio.from_thread.run, publish_there, token=token)
         )
 
     async def _publish_here(
@@ -406,7 +401,7 @@ class Bridge:
         return await stack.__aexit__(exc_type, exc, tb)
 
     @asynccontextmanager
-    async def _run(self) -> AsyncIterator[None]:
+    async def _run(self) -> AsyncGenerator[None]:
         if self._transport.asyncio_only and not _running_asyncio():
             raise RuntimeError(
                 f"Bridge({self.url!r}) runs only under asyncio: its client library "

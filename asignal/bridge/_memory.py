@@ -19,7 +19,7 @@ import collections
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -135,7 +135,7 @@ class MemoryTransport(Transport):
         subjects: Sequence[str],
         options: TransportOptions,
         on_reconnect: OnReconnect,
-    ) -> AsyncIterator[Channel]:
+    ) -> AsyncGenerator[Channel]:
         broker = self.broker
         loop = anyio.lowlevel.current_token().native_token
         if broker.channels and broker.loop is not loop:
