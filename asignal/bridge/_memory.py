@@ -217,8 +217,12 @@ class _MemoryChannel(Channel):
                         _PUBSUB_BUFFER,
                     )
                 channel._buffer.append(Message(subject, data, 1, None))
-            channel._wake.set()
+            channel.wake()
         return str(seq)
+
+    def wake(self) -> None:
+        """Make a waiting fetch look again."""
+        self._wake.set()
 
     async def fetch(self, max_messages: int) -> list[Message]:
         self._check_open()

@@ -12,7 +12,7 @@ import importlib
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -102,3 +102,58 @@ async def delete_keys(url: str, prefix: str) -> None:
 def name() -> str:
     """A signal name of this test's own."""
     return f"shop.order_paid.{uuid.uuid4().hex[:6]}"
+
+
+Inject = Callable[[str, bytes], Awaitable[None]]
+
+
+@pytest.fixture
+async def inject(transport: str, bridge_url: str, prefix: str) -> AsyncIterator[Inject]:
+    """Write raw bytes straight into a subject's stream (at least once), as a
+    broken or hostile publisher would."""
+    if transport == "redis":
+        import redis.asyncio as aioredis
+
+        client: Any = aioredis.Redis.from_url(bridge_url)  # pyright: ignore[reportUnknownMemberType]
+
+        async def to_redis(subject: str, data: bytes) -> None:
+            await client.xadd(f"{prefix}:{subject}", {"data": data})
+
+        yield to_redis
+        await client.aclose()
+    else:
+        from asignal.bridge._memory import memory_broker
+
+        broker = memory_broker(bridge_url.removeprefix("memory://"))
+
+        async def to_memory(subject: str, data: bytes) -> None:
+            broker.log(subject).append((next(broker.seqs), data))
+            for channel in broker.channels:
+                channel.wake()
+
+        yield to_memory
+
+
+DeadLetters = Callable[[], Awaitable[list[str]]]
+
+
+@pytest.fixture
+async def dead_letters(transport: str, bridge_url: str, prefix: str) -> DeadLetters:
+    """Read the reasons stored with dead-lettered messages, oldest first."""
+
+    async def read() -> list[str]:
+        if transport == "redis":
+            import redis.asyncio as aioredis
+
+            client: Any = aioredis.Redis.from_url(bridge_url)  # pyright: ignore[reportUnknownMemberType]
+            try:
+                entries = await client.xrange(f"{prefix}:dead-letter")
+            finally:
+                await client.aclose()
+            return [fields[b"reason"].decode() for _, fields in entries]
+        from asignal.bridge._memory import memory_broker
+
+        broker = memory_broker(bridge_url.removeprefix("memory://"))
+        return [letter.reason for letter in broker.dead_letters]
+
+    return read

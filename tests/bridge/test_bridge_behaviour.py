@@ -6,6 +6,7 @@ process has its own after importing the same module.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -24,6 +25,7 @@ from asignal.bridge import (
 )
 
 from .bridge_support import MakeBridge, Node, Order, wait_until
+from .conftest import DeadLetters, Inject
 
 pytestmark = pytest.mark.anyio
 
@@ -359,3 +361,101 @@ def test_unknown_scheme_refused() -> None:
     with pytest.raises(ValueError, match=r"redis://.*memory://") as info:
         Bridge("amqp://user:secret@host/")
     assert "secret" not in str(info.value)
+
+
+def _envelope(name: str, **changes: Any) -> bytes:
+    fields: dict[str, Any] = {
+        "v": 1,
+        "id": "0" * 32,
+        "signal": name,
+        "sender": None,
+        "kwargs": {},
+        "origin": "intruder",
+        "time": 0.0,
+        "headers": {},
+    }
+    fields.update(changes)
+    return json.dumps(fields).encode()
+
+
+async def test_untrusted_messages_dead_lettered(
+    make_bridge: MakeBridge,
+    name: str,
+    inject: Inject,
+    dead_letters: DeadLetters,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Malformed, unknown-signal, oversized, unregistered-sender and
+    codec-rejected messages written into the stream are dead-lettered with their
+    reason, never run, and the node goes on to the next good event."""
+
+    class StrictCodec:
+        def encode(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+            return kwargs
+
+        def decode(self, data: dict[str, Any]) -> dict[str, Any]:
+            if "bad" in data:
+                raise ValueError("no such order")
+            return data
+
+    b = Node(
+        make_bridge("b", delivery="at_least_once", max_message_bytes=2000),
+        name,
+        codec=StrictCodec(),
+    )
+    async with b.bridge:
+        await inject(name, b"\x80not json")
+        await inject(name, b"[1, 2]")
+        await inject(name, _envelope(name, v=99))
+        await inject(name, _envelope("other.signal"))
+        await inject(name, _envelope(name, kwargs={"blob": "x" * 3000}))
+        await inject(name, _envelope(name, sender={"ref": "os:system"}))
+        await inject(name, _envelope(name, sender={"ref": 1}))
+        await inject(name, _envelope(name, kwargs={"bad": 1}))
+        await inject(name, _envelope(name, kwargs={"good": 1}))
+        await wait_until(lambda: b.seen)
+        await wait_until(lambda: b.bridge.statistics().dead_lettered == 8)
+    assert [s.kwargs for s in b.seen] == [{"good": 1}]
+    reasons = await dead_letters()
+    assert len(reasons) == 8
+    for expected in (
+        "not a JSON event",
+        "not a JSON object",
+        "version 99",
+        "unknown signal 'other.signal'",
+        "exceeds the limit 2000",
+        "sender 'os:system' is not registered",
+        "not {'ref': '...'}",
+        "codec",
+    ):
+        assert any(expected in reason for reason in reasons), expected
+    assert sum("dead-lettered" in r.getMessage() for r in caplog.records) == 8
+
+
+async def test_slow_node_bounded_and_others_unaffected(
+    make_bridge: MakeBridge, name: str
+) -> None:
+    """At least once: a slow node holds at most max_in_flight events while it falls
+    behind; a fast node gets everything meanwhile."""
+    a = Node(make_bridge("a", delivery="at_least_once"), name)
+    slow = Node(make_bridge("slow", delivery="at_least_once", max_in_flight=4), name)
+    fast = Node(make_bridge("fast", delivery="at_least_once"), name)
+    gate = anyio.Event()
+    peak = 0
+
+    async def stuck(sender: object, **kwargs: Any) -> None:
+        nonlocal peak
+        peak = max(peak, slow.bridge.statistics().in_flight)
+        await gate.wait()
+
+    slow.signal.connect(stuck)
+    async with a.bridge, slow.bridge, fast.bridge:
+        for i in range(100):
+            await a.signal.asend(None, i=i)
+        await wait_until(lambda: len(fast.seen) == 100)
+        assert slow.bridge.statistics().in_flight <= 4
+        assert len(slow.seen) <= 4
+        gate.set()
+        await wait_until(lambda: len(slow.seen) == 100, timeout=10)
+    assert peak <= 4
+    assert [s.kwargs["i"] for s in slow.seen] == list(range(100))
