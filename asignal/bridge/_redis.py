@@ -103,7 +103,7 @@ class RedisTransport(Transport):
                 ) from None
             if delivery == "at_most_once":
                 pubsub = _PubSubChannel(
-                    client, self.display_url, subjects, options, on_reconnect
+                    client, self.display_url, node_id, subjects, options, on_reconnect
                 )
                 with pubsub.buffer, pubsub.received:
                     async with anyio.create_task_group() as tasks:
@@ -192,11 +192,12 @@ class _PubSubChannel(_RedisChannel):
         self,
         client: Redis,
         display_url: str,
+        node_id: str,
         subjects: Sequence[str],
         options: TransportOptions,
         on_reconnect: OnReconnect,
     ) -> None:
-        super().__init__(client, display_url, "", subjects, options, on_reconnect)
+        super().__init__(client, display_url, node_id, subjects, options, on_reconnect)
         self.buffer, self.received = anyio.create_memory_object_stream[Message](1000)
 
     async def listen(

@@ -459,3 +459,61 @@ async def test_slow_node_bounded_and_others_unaffected(
         await wait_until(lambda: len(slow.seen) == 100, timeout=10)
     assert peak <= 4
     assert [s.kwargs["i"] for s in slow.seen] == list(range(100))
+
+
+async def test_shutdown_lets_events_in_hand_finish(
+    make_bridge: MakeBridge, name: str
+) -> None:
+    """At least once: leaving the bridge stops reading but lets a running receiver
+    finish and acknowledges it, so reopening does not deliver it again."""
+    a = Node(make_bridge("a", delivery="at_least_once"), name)
+    b = Node(make_bridge("b", delivery="at_least_once"), name)
+    started = anyio.Event()
+    finished: list[int] = []
+
+    async def slow(sender: object, n: int, **kwargs: Any) -> None:
+        started.set()
+        await anyio.sleep(0.3)
+        finished.append(n)
+
+    b.signal.connect(slow)
+    async with a.bridge:
+        async with b.bridge:
+            await a.signal.asend(None, n=1)
+            await started.wait()
+        assert finished == [1]
+        assert b.bridge.statistics().acknowledged == 1
+        b2 = make_bridge("b", delivery="at_least_once")
+        b2.add(b.signal)
+        async with b2:
+            await anyio.sleep(0.3)
+    assert finished == [1]
+
+
+async def test_shutdown_timeout_cancels_and_redelivers(
+    make_bridge: MakeBridge, name: str
+) -> None:
+    """At least once: a receiver still running after shutdown_timeout is cancelled,
+    and the event is delivered again when the node opens next."""
+    a = Node(make_bridge("a", delivery="at_least_once"), name)
+    b = Node(make_bridge("b", delivery="at_least_once", shutdown_timeout=0.2), name)
+    runs: list[int] = []
+    started = anyio.Event()
+
+    async def hangs_first_time(sender: object, **kwargs: Any) -> None:
+        runs.append(1)
+        started.set()
+        if len(runs) == 1:
+            await anyio.sleep_forever()
+
+    b.signal.connect(hangs_first_time)
+    async with a.bridge:
+        with anyio.fail_after(5):
+            async with b.bridge:
+                await a.signal.asend(None)
+                await started.wait()
+        b2 = make_bridge("b", delivery="at_least_once")
+        b2.add(b.signal)
+        async with b2:
+            await wait_until(lambda: len(runs) == 2)
+            await wait_until(lambda: b2.statistics().acknowledged == 1)
