@@ -284,8 +284,10 @@ class _StreamChannel(_RedisChannel):
         self._retries: list[tuple[float, str, str]] = []
         #: Entries read and not settled, which a sweep must leave alone.
         self._held: set[tuple[str, str]] = set()
-        self._next_sweep = 0.0  # at once: resume what an earlier run left pending
-        self._sweep_idle = 0
+        #: Streams whose entries left pending by an earlier run are still being
+        #: claimed, with the XAUTOCLAIM cursor to go on from.
+        self._resume_from = dict.fromkeys(self.keys, "0-0")
+        self._next_sweep = time.monotonic() + options.claim_idle
         self._nogroup_backoff = 0.1
         self._lag: int | None = None
         self._next_lag = 0.0
@@ -334,10 +336,13 @@ class _StreamChannel(_RedisChannel):
         if now >= self._next_lag:
             self._next_lag = now + 5.0
             await self._update_lag()
+        if self._resume_from:
+            resumed = await self._resume(max_messages)
+            if resumed:
+                return resumed
         if now >= self._next_sweep:
             self._next_sweep = now + self.options.claim_idle / 2
             swept = await self._sweep(max_messages)
-            self._sweep_idle = int(self.options.claim_idle * 1000)
             if swept:
                 return swept
         due: list[tuple[str, str]] = []
@@ -370,49 +375,88 @@ class _StreamChannel(_RedisChannel):
         data = (fields or {}).get(b"data", b"")
         return Message(self.keys[key], data, count, (key, entry_id))
 
-    async def _sweep(self, max_messages: int) -> list[Message]:
-        """Claim entries pending for this node that nothing here holds: left by an
-        earlier run (at open, any idle time) or lost track of."""
+    async def _resume(self, max_messages: int) -> list[Message]:
+        """The next batch of what an earlier run of this node left pending
+        (``XAUTOCLAIM`` from a cursor per stream, any idle time), until none is
+        left."""
         found: list[Message] = []
-        for key in self.keys:
+        for key, cursor in list(self._resume_from.items()):
             response: Any = await self.client.xautoclaim(
                 key,
                 self.node_id,
                 self.node_id,
-                min_idle_time=self._sweep_idle,
-                start_id="0-0",
-                count=max_messages,
+                min_idle_time=0,
+                start_id=cursor,
+                count=max_messages - len(found),
             )
-            entries = [
-                (entry_id.decode(), fields)
-                for entry_id, fields in response[1]
-                if (key, entry_id.decode()) not in self._held
-            ]
+            next_cursor: str = response[0].decode()
+            if next_cursor == "0-0":
+                del self._resume_from[key]
+            else:
+                self._resume_from[key] = next_cursor
+            entries = [(entry_id.decode(), fields) for entry_id, fields in response[1]]
             counts = await self._counts(key, [entry_id for entry_id, _ in entries])
             for entry_id, fields in entries:
                 found.append(self._message(key, entry_id, fields, counts[entry_id]))
+            if len(found) >= max_messages:
+                break
+        return found
+
+    async def _sweep(self, max_messages: int) -> list[Message]:
+        """Claim entries pending here for ``claim_idle`` seconds that nothing in this
+        run holds (lost track of). Entries held (running, or waiting for their
+        back-off) are left alone, so their delivery count stays true."""
+        min_idle = int(self.options.claim_idle * 1000)
+        found: list[Message] = []
+        for key in self.keys:
+            pending: Any = await self.client.xpending_range(
+                key,
+                self.node_id,
+                min="-",
+                max="+",
+                count=max_messages,
+                consumername=self.node_id,
+                idle=min_idle,
+            )
+            ids = [
+                entry_id
+                for entry in pending
+                if (key, entry_id := entry["message_id"].decode()) not in self._held
+            ]
+            if ids:
+                found.extend(await self._claim_ids(key, ids, min_idle))
         return found
 
     async def _claim(self, due: list[tuple[str, str]]) -> list[Message]:
-        found: list[Message] = []
         by_key: dict[str, list[str]] = {}
         for key, entry_id in due:
             by_key.setdefault(key, []).append(entry_id)
+        found: list[Message] = []
         for key, ids in by_key.items():
-            response: Any = await self.client.xclaim(
-                key, self.node_id, self.node_id, min_idle_time=0, message_ids=ids
-            )
-            claimed = {entry_id.decode(): fields for entry_id, fields in response}
-            counts = await self._counts(key, list(claimed))
-            for entry_id in ids:
-                if entry_id not in claimed:
-                    # Trimmed away (MAXLEN) while it waited: nothing to deliver.
-                    self._held.discard((key, entry_id))
-                    await self.client.xack(key, self.node_id, entry_id)
-                    continue
+            found.extend(await self._claim_ids(key, ids, 0))
+        return found
+
+    async def _claim_ids(
+        self, key: str, ids: list[str], min_idle: int
+    ) -> list[Message]:
+        """``XCLAIM`` *ids* (which counts a delivery) and make messages of those
+        claimed. One not claimed was trimmed away (``MAXLEN``) or, with *min_idle*,
+        touched meanwhile."""
+        response: Any = await self.client.xclaim(
+            key, self.node_id, self.node_id, min_idle_time=min_idle, message_ids=ids
+        )
+        claimed = {entry_id.decode(): fields for entry_id, fields in response}
+        counts = await self._counts(key, list(claimed))
+        found: list[Message] = []
+        for entry_id in ids:
+            if entry_id in claimed:
                 found.append(
                     self._message(key, entry_id, claimed[entry_id], counts[entry_id])
                 )
+            elif not min_idle:
+                # Trimmed while it waited for its retry: nothing left to deliver.
+                self._held.discard((key, entry_id))
+                await self.client.xack(key, self.node_id, entry_id)
         return found
 
     async def _counts(self, key: str, ids: list[str]) -> dict[str, int]:

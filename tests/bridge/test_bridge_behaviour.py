@@ -517,3 +517,35 @@ async def test_shutdown_timeout_cancels_and_redelivers(
         async with b2:
             await wait_until(lambda: len(runs) == 2)
             await wait_until(lambda: b2.statistics().acknowledged == 1)
+
+
+async def test_restart_resumes_failed_events_beyond_one_batch(
+    make_bridge: MakeBridge, name: str
+) -> None:
+    """At least once: events left pending by a failing run (more than one batch)
+    all run when the node opens again, counted as redeliveries."""
+    a = Node(make_bridge("a", delivery="at_least_once"), name)
+    b = Node(make_bridge("b", delivery="at_least_once", retry_delay=30.0), name)
+    failing = True
+    runs: list[tuple[int, int]] = []
+
+    async def until_fixed(sender: object, n: int, **kwargs: Any) -> None:
+        event = current_event()
+        assert event is not None
+        runs.append((n, event.deliveries))
+        if failing:
+            raise RuntimeError("bug")
+
+    b.signal.connect(until_fixed)
+    async with a.bridge:
+        async with b.bridge:
+            for n in range(7):
+                await a.signal.asend(None, n=n)
+            await wait_until(lambda: b.bridge.statistics().receiver_errors == 7)
+        failing = False
+        b2 = make_bridge("b", delivery="at_least_once", batch_size=2)
+        b2.add(b.signal)
+        async with b2:
+            await wait_until(lambda: b2.statistics().acknowledged == 7)
+    assert sorted(runs[7:]) == [(n, 2) for n in range(7)]
+    assert [s.kwargs["n"] for s in b.seen] == list(range(7))  # not run again
