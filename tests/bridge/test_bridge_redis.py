@@ -26,7 +26,14 @@ from asignal import Signal
 from asignal.bridge import Bridge, TransportError, bridge_reconnected
 
 from .bridge_support import Node, wait_until
-from .conftest import REDIS_DB, REDIS_HOST, REDIS_PORT, delete_keys, redis_up
+from .conftest import (
+    REDIS_DB,
+    REDIS_HOST,
+    REDIS_PORT,
+    delete_keys,
+    redis_up,
+    require_service,
+)
 from .redis_server import RedisServer
 
 #: redis-py is asyncio-only; test_redis_refuses_trio shows the trio side.
@@ -40,8 +47,6 @@ NODE_SCRIPT = Path(__file__).with_name("node_process.py")
 def shared_redis() -> str:
     """The machine's Redis (skip without it, fail in CI)."""
     if not redis_up():
-        from .conftest import require_service
-
         require_service(f"no Redis server on {REDIS_HOST}:{REDIS_PORT}")
     return f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
 
@@ -50,8 +55,6 @@ def shared_redis() -> str:
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test's own, without persistence."""
     if shutil.which("redis-server") is None:
-        from .conftest import require_service
-
         require_service("redis-server is not installed")
     server = RedisServer(tmp_path, persistent=False)
     server.start()
@@ -222,8 +225,6 @@ async def test_broker_restart_with_persistence_loses_nothing(tmp_path: Path) -> 
     """Redis restarted with persistence keeps streams, groups and pending events:
     events sent while a node was down reach it after the restart."""
     if shutil.which("redis-server") is None:
-        from .conftest import require_service
-
         require_service("redis-server is not installed")
     server = RedisServer(tmp_path, persistent=True)
     server.start()
