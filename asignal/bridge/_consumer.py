@@ -152,55 +152,91 @@ class Consumer:
                     lanes.cancel_scope.cancel()
 
     async def _read(self, room: anyio.Semaphore, lanes: anyio.abc.TaskGroup) -> None:
+        settings = self.settings
+        # Fetch only once there is room for half a batch: fetching whenever one slot
+        # frees would read one message per round trip while a lane is busy.
+        low_water = max(1, min(settings.batch_size, settings.max_in_flight) // 2)
         failures = 0
         while True:
-            await room.acquire()
-            wanted = min(self.settings.batch_size, room.value + 1)
+            held = 0
+            messages: list[Message] = []
             try:
-                messages = await self.channel.fetch(wanted)
+                while held < low_water:
+                    await room.acquire()
+                    held += 1
+                while held < settings.batch_size and room.value:
+                    room.acquire_nowait()
+                    held += 1
+                messages = await self.channel.fetch(held)
             except TransportError as exc:
-                room.release()
                 failures += 1
                 if failures == 1:
                     logger.warning(
                         "bridge node %r cannot read from the broker (%s); retrying "
                         "with back-off",
-                        self.settings.node_id,
+                        settings.node_id,
                         exc,
                     )
                 await anyio.sleep(min(0.1 * 2 ** (failures - 1), 5.0))
                 continue
-            except BaseException:
-                room.release()
-                raise
+            finally:
+                # Keep a slot per message read; give back the rest.
+                for _ in range(held - len(messages)):
+                    room.release()
             if failures:
-                logger.info("bridge node %r reads again", self.settings.node_id)
+                logger.info("bridge node %r reads again", settings.node_id)
                 failures = 0
-            # One slot is held already; take one more per extra message (there is
-            # room: no one else acquires) and give back what the batch did not use.
-            for _ in messages[1:]:
-                room.acquire_nowait()
-            if not messages:
-                room.release()
+            own: list[Message] = []
             for message in messages:
-                self._enqueue(message, room, lanes)
+                self.counters.delivered += 1
+                if message.deliveries > 1:
+                    self.counters.redelivered += 1
+                parsed: Envelope | str
+                try:
+                    parsed = decode_envelope(
+                        message.data, limit=self.settings.max_message_bytes
+                    )
+                except EnvelopeError as exc:
+                    parsed = f"malformed message: {exc}"
+                if (
+                    not isinstance(parsed, str)
+                    and parsed.origin == self.settings.node_id
+                ):
+                    own.append(message)
+                else:
+                    self._enqueue(message, parsed, room, lanes)
+            if own:
+                await self._settle_own(own, room)
+
+    async def _settle_own(self, own: list[Message], room: anyio.Semaphore) -> None:
+        """Acknowledge this node's own events, in one go: their receivers ran here
+        when they were sent."""
+        try:
+            await self.channel.ack_many(own)
+        except TransportError as exc:
+            # Left pending: claimed and settled again later (at least once).
+            logger.error(
+                "bridge node %r could not acknowledge its own events: %s",
+                self.settings.node_id,
+                exc,
+            )
+        else:
+            self.counters.acknowledged += len(own)
+        finally:
+            for _ in own:
+                room.release()
 
     def _enqueue(
-        self, message: Message, room: anyio.Semaphore, lanes: anyio.abc.TaskGroup
+        self,
+        message: Message,
+        parsed: Envelope | str,
+        room: anyio.Semaphore,
+        lanes: anyio.abc.TaskGroup,
     ) -> None:
         self.counters.in_flight += 1
-        self.counters.delivered += 1
-        if message.deliveries > 1:
-            self.counters.redelivered += 1
-        parsed: Envelope | str
-        try:
-            parsed = decode_envelope(
-                message.data, limit=self.settings.max_message_bytes
-            )
-            lane: _Lane = (message.subject, parsed.origin)
-        except EnvelopeError as exc:
-            parsed = f"malformed message: {exc}"
-            lane = ("", "")
+        lane: _Lane = (
+            ("", "") if isinstance(parsed, str) else (message.subject, parsed.origin)
+        )
         queue = self._lanes.get(lane)
         if queue is not None:
             queue.append((message, parsed))
@@ -248,10 +284,6 @@ class Consumer:
             await self._refuse(message, parsed)
             return
         envelope = parsed
-        if envelope.origin == settings.node_id:
-            # Our own event: its receivers ran here when it was sent.
-            await self._ack(message)
-            return
         registration = self.registrations.get(envelope.signal)
         if registration is None or envelope.signal != message.subject:
             await self._refuse(

@@ -110,6 +110,36 @@ def encode_envelope(envelope: Envelope, *, limit: int) -> bytes:
         signal).
     :raises ValueError: the encoded event is larger than *limit* bytes.
     """
+    try:
+        data = json.dumps(
+            {
+                "v": VERSION,
+                "id": envelope.id,
+                "signal": envelope.signal,
+                "sender": envelope.sender,
+                "kwargs": envelope.kwargs,
+                "origin": envelope.origin,
+                "time": envelope.time,
+                "headers": envelope.headers,
+            },
+            allow_nan=False,
+            separators=(",", ":"),
+        ).encode()
+    except (TypeError, ValueError):
+        # Encode once on the common path; find the culprit only when it failed.
+        _name_unencodable(envelope)
+        raise
+    if len(data) > limit:
+        raise ValueError(
+            f"an event of signal {envelope.signal!r} is {len(data)} bytes encoded, "
+            f"more than the bridge's max_message_bytes={limit}; send a reference "
+            "(an id) instead of the data, or raise the limit on every node."
+        )
+    return data
+
+
+def _name_unencodable(envelope: Envelope) -> None:
+    """Raise a TypeError naming the first keyword argument JSON cannot carry."""
     for name, value in envelope.kwargs.items():
         try:
             json.dumps(value, allow_nan=False)
@@ -120,27 +150,6 @@ def encode_envelope(envelope: Envelope, *, limit: int) -> bytes:
                 "None, lists and dicts of them), or add the signal with a codec, "
                 "bridge.add(signal, codec=...), that encodes it."
             ) from None
-    data = json.dumps(
-        {
-            "v": VERSION,
-            "id": envelope.id,
-            "signal": envelope.signal,
-            "sender": envelope.sender,
-            "kwargs": envelope.kwargs,
-            "origin": envelope.origin,
-            "time": envelope.time,
-            "headers": envelope.headers,
-        },
-        allow_nan=False,
-        separators=(",", ":"),
-    ).encode()
-    if len(data) > limit:
-        raise ValueError(
-            f"an event of signal {envelope.signal!r} is {len(data)} bytes encoded, "
-            f"more than the bridge's max_message_bytes={limit}; send a reference "
-            "(an id) instead of the data, or raise the limit on every node."
-        )
-    return data
 
 
 def decode_envelope(data: bytes, *, limit: int) -> Envelope:

@@ -523,6 +523,21 @@ class _StreamChannel(_RedisChannel):
             raise self.failed("acknowledging", exc) from exc
         self._held.discard((key, entry_id))
 
+    async def ack_many(self, messages: Sequence[Message]) -> None:
+        by_key: dict[str, list[str]] = {}
+        for message in messages:
+            key, entry_id = message.handle
+            by_key.setdefault(key, []).append(entry_id)
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key, ids in by_key.items():
+                    pipe.xack(key, self.node_id, *ids)
+                await pipe.execute()
+        except _errors() as exc:
+            raise self.failed("acknowledging", exc) from exc
+        for message in messages:
+            self._held.discard(message.handle)
+
     async def retry_later(self, message: Message, delay: float) -> None:
         key, entry_id = message.handle
         heapq.heappush(self._retries, (time.monotonic() + delay, key, entry_id))

@@ -84,6 +84,11 @@ class Channel(ABC):
     async def ack(self, message: Message) -> None:
         """The node is done with *message*: never deliver it to this node again."""
 
+    async def ack_many(self, messages: Sequence[Message]) -> None:
+        """:meth:`ack` each of *messages*; a transport may do it in one round trip."""
+        for message in messages:
+            await self.ack(message)
+
     @abstractmethod
     async def retry_later(self, message: Message, delay: float) -> None:
         """Deliver *message* to this node again, no sooner than *delay* seconds."""
