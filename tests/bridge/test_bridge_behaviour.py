@@ -336,6 +336,8 @@ async def test_statistics_count(make_bridge: MakeBridge, name: str) -> None:
         stats = b.bridge.statistics()
     assert a.bridge.statistics().published == 3
     assert (stats.delivered, stats.in_flight, stats.dead_lettered) == (3, 0, 0)
+    assert stats.lag is not None
+    assert b.bridge.statistics().lag is None  # closed: nothing to ask
 
 
 def test_reconnect_signal_is_connectable() -> None:

@@ -314,3 +314,22 @@ def _closed_port() -> int:
     from .redis_server import free_port
 
     return free_port()
+
+
+@asyncio_only
+async def test_publish_failure_raises_in_asend_and_is_returned_by_robust(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the broker gone, asend raises TransportError; asend_robust logs it and
+    returns it as the bridge's result, after running the local receivers."""
+    node = Node(Bridge(own_redis.url, node_id="a"), _name())
+    async with node.bridge:
+        own_redis.kill()
+        with pytest.raises(TransportError, match="publishing"):
+            await node.signal.asend(None, n=1)
+        results = await node.signal.asend_robust(None, n=2)
+        own_redis.start()
+    node.bridge.remove(node.signal)
+    assert any(isinstance(result, TransportError) for _, result in results)
+    assert [s.kwargs["n"] for s in node.seen][-1] == 2
+    assert any(r.levelno == logging.ERROR for r in caplog.records)
