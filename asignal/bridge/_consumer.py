@@ -161,11 +161,11 @@ class Consumer:
             held = 0
             messages: list[Message] = []
             try:
+                while held < settings.batch_size and room.value:
+                    room.acquire_nowait()  # no checkpoint per slot
+                    held += 1
                 while held < low_water:
                     await room.acquire()
-                    held += 1
-                while held < settings.batch_size and room.value:
-                    room.acquire_nowait()
                     held += 1
                 messages = await self.channel.fetch(held)
             except TransportError as exc:
