@@ -39,16 +39,30 @@ def redis_up(host: str = REDIS_HOST, port: int = REDIS_PORT) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-@pytest.fixture(params=["memory", "redis"])
-def transport(request: pytest.FixtureRequest, anyio_backend: str) -> str:
-    """The transport under test; Redis is asyncio-only and needs the server."""
-    name = str(request.param)
-    if name == "redis":
-        if anyio_backend != "asyncio":
-            pytest.skip("redis-py is asyncio-only (test_redis_refuses_trio: trio)")
-        if not redis_up():
-            require_service(f"no Redis server on {REDIS_HOST}:{REDIS_PORT}")
-    return name
+#: (transport, backend) pairs the behaviour suite runs on: redis-py is asyncio-only
+#: (test_redis_refuses_trio shows the trio side). NATS joins here.
+CASES = [("memory", "asyncio"), ("memory", "trio"), ("redis", "asyncio")]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every test that takes ``transport`` once per case."""
+    if "bridge_case" in metafunc.fixturenames:
+        metafunc.parametrize(
+            "bridge_case", CASES, ids=[f"{t}-{backend}" for t, backend in CASES]
+        )
+
+
+@pytest.fixture
+def transport(bridge_case: tuple[str, str]) -> str:
+    """The transport under test: ``memory`` or ``redis``."""
+    return bridge_case[0]
+
+
+@pytest.fixture
+def anyio_backend(bridge_case: tuple[str, str]) -> str:
+    """The backend the case runs on (tests in this directory that do not take
+    ``transport`` choose theirs with ``@pytest.mark.parametrize``)."""
+    return bridge_case[1]
 
 
 @pytest.fixture
@@ -59,7 +73,10 @@ def prefix() -> str:
 
 @pytest.fixture
 def bridge_url(transport: str) -> str:
+    """The test's broker; Redis must be up (skip, or fail in CI)."""
     if transport == "redis":
+        if not redis_up():
+            require_service(f"no Redis server on {REDIS_HOST}:{REDIS_PORT}")
         return f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
     return f"memory://{uuid.uuid4().hex}"
 
