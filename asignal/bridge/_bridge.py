@@ -385,9 +385,12 @@ class Bridge:
     async def __aenter__(self) -> Bridge:
         if self._stack is not None:
             raise RuntimeError(f"{self!r} is already open; enter it once at a time.")
-        stack = AsyncExitStack()
-        await stack.enter_async_context(self._run())
-        self._stack = stack
+        stack = self._stack = AsyncExitStack()
+        try:
+            await stack.enter_async_context(self._run())
+        except BaseException:
+            self._stack = None
+            raise
         return self
 
     async def __aexit__(

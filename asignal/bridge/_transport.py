@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 __all__ = [
     "Channel",
@@ -149,18 +149,27 @@ class TransportOptions:
 
 
 def redact_url(url: str) -> str:
-    """*url* with its password, if any, replaced by ``***``."""
+    """*url* with its password, if any (``user:password@`` or ``?password=``),
+    replaced by ``***``."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit(SplitResult(parts.scheme, netloc, parts.path, parts.query, ""))
+    netloc = parts.netloc
+    if parts.password is not None:
+        user = parts.username or ""
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{user}:***@{host}"
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = "&".join(
+            f"{name}=***" if name.lower() == "password" else f"{name}={value}"
+            for name, value in pairs
+        )
+    shown = f"{parts.scheme}://{netloc}{parts.path}"
+    return f"{shown}?{query}" if query else shown
 
 
 def open_transport(url: str) -> Transport:

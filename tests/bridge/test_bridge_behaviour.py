@@ -551,3 +551,15 @@ async def test_restart_resumes_failed_events_beyond_one_batch(
             await wait_until(lambda: b2.statistics().acknowledged == 7)
     assert sorted(runs[7:]) == [(n, 2) for n in range(7)]
     assert [s.kwargs["n"] for s in b.seen] == list(range(7))  # not run again
+
+
+async def test_entered_once_at_a_time(make_bridge: MakeBridge, name: str) -> None:
+    """Entering an open bridge again is refused; after leaving, it can be entered
+    again."""
+    a = Node(make_bridge("a"), name)
+    async with a.bridge:
+        with pytest.raises(RuntimeError, match="already open"):
+            async with a.bridge:
+                pass
+    async with a.bridge:
+        await a.signal.asend(None)

@@ -13,6 +13,7 @@ from asignal.bridge._envelope import (
     encode_envelope,
     encode_sender,
 )
+from asignal.bridge._transport import redact_url
 
 from .bridge_support import Order
 
@@ -100,3 +101,20 @@ def test_wrong_fields_refused(data: bytes, message: str) -> None:
     """Each field is checked for its type; the error names it."""
     with pytest.raises(EnvelopeError, match=message):
         decode_envelope(data, limit=LIMIT)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:s3cret@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+        ("rediss://app:s3cret@[::1]:6380/2", "rediss://app:***@[::1]:6380/2"),
+        (
+            "unix:///run/redis.sock?db=1&password=s3cret",
+            "unix:///run/redis.sock?db=1&password=***",
+        ),
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+    ],
+)
+def test_passwords_redacted(url: str, shown: str) -> None:
+    """A password in the userinfo or the query never shows."""
+    assert redact_url(url) == shown
