@@ -205,6 +205,7 @@ class _PubSubChannel(_RedisChannel):
     ) -> None:
         backoff = 0.1
         connected_once = False
+        failing = False
         while True:
             pubsub = self.client.pubsub(ignore_subscribe_messages=True)
             try:
@@ -217,6 +218,7 @@ class _PubSubChannel(_RedisChannel):
                     connected_once = True
                     task_status.started()
                 backoff = 0.1
+                failing = False
                 while True:
                     raw: dict[str, Any] | None = await pubsub.get_message(timeout=1.0)
                     if raw is None:
@@ -227,12 +229,14 @@ class _PubSubChannel(_RedisChannel):
                         Message(self.keys.get(channel, channel), data, 1, None)
                     )
             except _errors() as exc:
-                logger.warning(
+                # One warning per outage; the retries themselves at DEBUG.
+                (logger.debug if failing else logger.warning)(
                     "Redis Pub/Sub at %s lost (%s); reconnecting in %.1fs",
                     self.display_url,
                     exc,
                     backoff,
                 )
+                failing = True
             finally:
                 with anyio.CancelScope(shield=True):
                     try:
