@@ -333,3 +333,58 @@ async def test_publish_failure_raises_in_asend_and_is_returned_by_robust(
     assert any(isinstance(result, TransportError) for _, result in results)
     assert [s.kwargs["n"] for s in node.seen][-1] == 2
     assert any(r.levelno == logging.ERROR for r in caplog.records)
+
+
+@asyncio_only
+async def test_entry_lost_track_of_is_claimed_after_claim_idle(
+    shared_redis: str,
+) -> None:
+    """An entry pending for the node that nothing in the node holds (read by
+    another client under the node's name while the node was busy) is claimed and
+    run once it has been idle for claim_idle."""
+    import redis.asyncio as aioredis
+
+    prefix = f"asignal-test-{uuid.uuid4().hex[:12]}"
+    name = _name()
+    a = Node(
+        Bridge(shared_redis, node_id="a", prefix=prefix, delivery="at_least_once"),
+        name,
+    )
+    b = Node(
+        Bridge(
+            shared_redis,
+            node_id="b",
+            prefix=prefix,
+            delivery="at_least_once",
+            claim_idle=0.5,
+            max_in_flight=1,
+        ),
+        name,
+    )
+    gate = anyio.Event()
+
+    async def busy(sender: object, n: int, **kwargs: Any) -> None:
+        if n == 1:
+            await gate.wait()
+
+    b.signal.connect(busy)
+    client: Any = aioredis.Redis.from_url(shared_redis)  # pyright: ignore[reportUnknownMemberType]
+    try:
+        async with a.bridge, b.bridge:
+            await a.signal.asend(None, n=1)
+            await wait_until(lambda: b.seen)  # b is busy with n=1, reading nothing
+            await a.signal.asend(None, n=2)
+            # Another client takes n=2 under b's name, then "dies".
+            taken = await client.xreadgroup("b", "b", {f"{prefix}:{name}": ">"})
+            assert taken
+            await anyio.sleep(0.6)
+            gate.set()
+            await wait_until(lambda: len(b.seen) == 2, 10)
+            event = b.seen[1].event
+        assert event is not None
+        assert (b.seen[1].kwargs["n"], event.deliveries) == (2, 2)
+    finally:
+        for node in (a, b):
+            node.bridge.remove(node.signal)
+        await client.aclose()
+        await delete_keys(shared_redis, prefix)
