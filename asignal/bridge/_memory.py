@@ -306,9 +306,9 @@ class _MemoryChannel(Channel):
         pending.due = time.monotonic() + delay
 
     async def dead_letter(self, message: Message, reason: str) -> None:
-        self.broker.dead_letters.append(
-            DeadLetter(message.subject, message.data, reason, self.node_id)
-        )
+        letters = self.broker.dead_letters
+        letters.append(DeadLetter(message.subject, message.data, reason, self.node_id))
+        del letters[: -self.options.max_length]
         await self.ack(message)
 
     async def succeeded(self, event_id: str) -> set[str]:
@@ -322,11 +322,17 @@ class _MemoryChannel(Channel):
         await anyio.lowlevel.checkpoint()
         if not keys:
             return
+        receipts = self.broker.receipts
+        now = time.monotonic()
+        if len(receipts) >= self.options.max_length:
+            # Bounded like a stream: drop the expired records first.
+            for stale in [k for k, (_, until) in receipts.items() if until < now]:
+                del receipts[stale]
         key = (self.node_id, event_id)
-        done, _ = self.broker.receipts.get(key, (set[str](), 0.0))
+        done, _ = receipts.get(key, (set[str](), 0.0))
         self.broker.receipts[key] = (
             done | set(keys),
-            time.monotonic() + self.options.receipt_ttl,
+            now + self.options.receipt_ttl,
         )
 
     def lag(self) -> int | None:
