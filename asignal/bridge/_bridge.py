@@ -24,6 +24,7 @@ from asignal import Signal
 from ._consumer import Codec, Consumer, Counters, Registration, Settings
 from ._envelope import Envelope, encode_envelope, encode_sender, sender_ref
 from ._event import bridge_reconnected, delivering
+from ._receivers import PUBLISHER_MARK
 from ._transport import (
     Channel,
     Delivery,
@@ -276,9 +277,10 @@ class Bridge:
 
         publish.__qualname__ = f"Bridge({self.url!r}).publish"
         publish.__module__ = "asignal.bridge"
-        registration = Registration(signal, name, codec, by_ref, publish)
+        setattr(publish, PUBLISHER_MARK, True)
+        registration = Registration(signal, name, codec, by_ref)
         self._registrations[name] = registration
-        signal.connect(publish, weak=False, dispatch_uid=("asignal.bridge", id(self)))
+        signal.connect(publish, weak=False, dispatch_uid=self._uid)
         return signal
 
     def remove(self, signal: Signal) -> bool:
@@ -289,8 +291,14 @@ class Bridge:
         if registration is None or registration.signal is not signal:
             return False
         del self._registrations[registration.name]
-        signal.disconnect(dispatch_uid=("asignal.bridge", id(self)))
+        signal.disconnect(dispatch_uid=self._uid)
         return True
+
+    @property
+    def _uid(self) -> str:
+        # Per bridge object: two bridges on the same URL and node (a node reopened
+        # in a test) each connect their own receiver.
+        return f"asignal.bridge:{self.node_id}:{id(self):x}"
 
     @property
     def signals(self) -> list[Signal]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -57,7 +57,6 @@ class Registration:
     name: str
     codec: Codec | None
     senders: dict[str, object]
-    publisher: Callable[..., Any]
 
     def decode_sender(self, wire: object) -> object:
         """The sender for its wire form; a reference resolves only to a registered
@@ -331,7 +330,6 @@ class Consumer:
                 sender,
                 kwargs,
                 skip=skip,
-                exclude=registration.publisher,
             )
         finally:
             delivering.reset(token)

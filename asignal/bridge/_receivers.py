@@ -12,7 +12,16 @@ import anyio.to_thread
 
 from asignal import Signal
 
-__all__ = ["receiver_keys", "run_receivers"]
+__all__ = ["PUBLISHER_MARK", "receiver_keys", "run_receivers"]
+
+#: The attribute that marks a bridge's own receiver: never one of the receivers an
+#: event runs or a receipt records, whichever bridge it belongs to.
+PUBLISHER_MARK = "_asignal_bridge_publisher"
+
+
+def _local(receiver: Callable[..., Any]) -> bool:
+    return not getattr(receiver, PUBLISHER_MARK, False)
+
 
 logger = logging.getLogger("asignal")
 
@@ -46,10 +55,9 @@ async def run_receivers(
     kwargs: dict[str, Any],
     *,
     skip: Collection[str],
-    exclude: Callable[..., Any],
 ) -> list[Outcome]:
-    """Run *signal*'s receivers for *sender* except *exclude* (the bridge's own) and
-    those whose key is in *skip*; return each one's outcome, in call order.
+    """Run *signal*'s receivers for *sender*, except bridges' own and those whose key
+    is in *skip*; return each one's outcome, in call order.
 
     With nothing to skip this is ``signal.asend_robust``: receivers run concurrently,
     failures are logged and returned. On a redelivery some receivers already
@@ -59,13 +67,13 @@ async def run_receivers(
     """
     if not skip:
         results = await signal.asend_robust(sender, **kwargs)
-        pairs = [(r, result) for r, result in results if r != exclude]
+        pairs = [(r, result) for r, result in results if _local(r)]
         keys = receiver_keys([r for r, _ in pairs])
         return [
             (key, result if isinstance(result, Exception) else None)
             for key, (_, result) in zip(keys, pairs, strict=True)
         ]
-    live = [r for r in signal.live_receivers(sender) if r != exclude]
+    live = [r for r in signal.live_receivers(sender) if _local(r)]
     keys = receiver_keys(live)
     infos = signal.describe()
     outcomes: dict[str, Exception | None] = {}

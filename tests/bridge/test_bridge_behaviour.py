@@ -563,3 +563,26 @@ async def test_entered_once_at_a_time(make_bridge: MakeBridge, name: str) -> Non
                 pass
     async with a.bridge:
         await a.signal.asend(None)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_event_from_one_bridge_not_forwarded_by_another(
+    anyio_backend: str, name: str
+) -> None:
+    """A signal on two bridges: an event delivered by one is not published on the
+    other, so bridges never forward each other's events."""
+    a = Node(Bridge("memory://one-" + name, node_id="a"), name)
+    b = Node(Bridge("memory://one-" + name, node_id="b"), name)
+    elsewhere = Bridge("memory://two-" + name, node_id="b")
+    elsewhere.add(b.signal)
+    try:
+        async with a.bridge, b.bridge, elsewhere:
+            await a.signal.asend(None)
+            await wait_until(lambda: b.seen)
+            await anyio.sleep(0.1)
+        assert elsewhere.statistics().published == 0
+        assert len(b.seen) == 1
+    finally:
+        for bridge, signal in ((a.bridge, a.signal), (b.bridge, b.signal)):
+            bridge.remove(signal)
+        elsewhere.remove(b.signal)
