@@ -250,7 +250,7 @@ class Bridge:
                 f"{signal!r} has no name, and only named signals cross a bridge: "
                 "create it as Signal(name='app.event', ...)."
             )
-        if self._channel is not None:
+        if self._stack is not None:
             raise RuntimeError(f"add {signal!r} to {self!r} before entering it.")
         existing = self._registrations.get(name)
         if existing is not None and existing.signal is not signal:
@@ -285,7 +285,7 @@ class Bridge:
 
     def remove(self, signal: Signal) -> bool:
         """Stop bridging *signal*; return whether it was added."""
-        if self._channel is not None:
+        if self._stack is not None:
             raise RuntimeError(f"remove {signal!r} from {self!r} after leaving it.")
         registration = self._registrations.get(signal.name or "")
         if registration is None or registration.signal is not signal:
@@ -408,7 +408,8 @@ class Bridge:
         tb: TracebackType | None,
     ) -> bool | None:
         stack, self._stack = self._stack, None
-        assert stack is not None
+        if stack is None:
+            raise RuntimeError(f"{self!r} was left without being entered.")
         return await stack.__aexit__(exc_type, exc, tb)
 
     @asynccontextmanager
