@@ -147,6 +147,8 @@ class PubSubChannel(RedisChannel):
                         Message(self.keys.get(channel, channel), data, 1, None)
                     )
             except redis_errors() as exc:
+                if not connected_once:
+                    raise self.failed("subscribing", exc) from exc
                 # One warning per outage; the retries themselves at DEBUG.
                 (logger.debug if failing else logger.warning)(
                     "Redis Pub/Sub at %s lost (%s); reconnecting in %.1fs",
