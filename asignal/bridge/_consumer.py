@@ -211,7 +211,7 @@ class Consumer:
         """Acknowledge this node's own events, in one go: their receivers ran here
         when they were sent."""
         try:
-            await self.channel.ack_many(own)
+            await self.channel.ack_own(own)
         except TransportError as exc:
             # Left pending: claimed and settled again later (at least once).
             logger.error(

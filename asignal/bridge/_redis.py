@@ -96,6 +96,13 @@ class RedisTransport(Transport):
                     client, self.display_url, node_id, subjects, options, on_reconnect
                 )
                 await streams.create_groups("$")
-                yield streams
+                try:
+                    yield streams
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        try:
+                            await streams.flush_acks()
+                        except redis_errors():
+                            pass  # they come back at the next start, and are acked
         finally:
             await client.aclose()

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 
 from ._redis_channel import BLOCK_MS, MAX_BACKOFF, Redis, RedisChannel, redis_errors
 from ._transport import Message, OnReconnect, TransportOptions
@@ -42,6 +43,8 @@ class StreamChannel(RedisChannel):
         self._nogroup_backoff = 0.1
         self._lag: int | None = None
         self._next_lag = 0.0
+        #: The node's own entries, acknowledged with the next read.
+        self._own_acks: dict[str, list[str]] = {}
 
     async def create_groups(self, start: str) -> None:
         from redis.exceptions import ResponseError
@@ -105,13 +108,17 @@ class StreamChannel(RedisChannel):
         block = BLOCK_MS
         if self._retries:
             block = max(1, min(block, int((self._retries[0][0] - now) * 1000)))
-        response: Any = await self.client.xreadgroup(
-            self.node_id,
-            self.node_id,
-            dict.fromkeys(self.keys, ">"),
-            count=max_messages,
-            block=block,
-        )
+        async with self.client.pipeline(transaction=False) as pipe:
+            self._queue_acks(pipe)
+            pipe.xreadgroup(
+                self.node_id,
+                self.node_id,
+                dict.fromkeys(self.keys, ">"),
+                count=max_messages,
+                block=block,
+            )
+            replies: list[Any] = await pipe.execute()
+        response: Any = replies[-1]
         found: list[Message] = []
         for key, entries in response or ():
             key = key.decode()
@@ -274,20 +281,26 @@ class StreamChannel(RedisChannel):
             raise self.failed("acknowledging", exc) from exc
         self._held.discard((key, entry_id))
 
-    async def ack_many(self, messages: Sequence[Message]) -> None:
-        by_key: dict[str, list[str]] = {}
+    async def ack_own(self, messages: Sequence[Message]) -> None:
+        # Sent with the next XREADGROUP, in one pipeline (see flush_acks).
         for message in messages:
             key, entry_id = message.handle
-            by_key.setdefault(key, []).append(entry_id)
-        try:
+            self._own_acks.setdefault(key, []).append(entry_id)
+        await anyio.lowlevel.checkpoint()
+
+    async def flush_acks(self) -> None:
+        """Send the deferred acknowledgements now (when the channel closes)."""
+        if self._own_acks:
             async with self.client.pipeline(transaction=False) as pipe:
-                for key, ids in by_key.items():
-                    pipe.xack(key, self.node_id, *ids)
+                self._queue_acks(pipe)
                 await pipe.execute()
-        except redis_errors() as exc:
-            raise self.failed("acknowledging", exc) from exc
-        for message in messages:
-            self._held.discard(message.handle)
+
+    def _queue_acks(self, pipe: Any) -> None:
+        for key, ids in self._own_acks.items():
+            pipe.xack(key, self.node_id, *ids)
+            for entry_id in ids:
+                self._held.discard((key, entry_id))
+        self._own_acks = {}
 
     async def retry_later(self, message: Message, delay: float) -> None:
         key, entry_id = message.handle

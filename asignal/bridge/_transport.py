@@ -84,8 +84,10 @@ class Channel(ABC):
     async def ack(self, message: Message) -> None:
         """The node is done with *message*: never deliver it to this node again."""
 
-    async def ack_many(self, messages: Sequence[Message]) -> None:
-        """:meth:`ack` each of *messages*; a transport may do it in one round trip."""
+    async def ack_own(self, messages: Sequence[Message]) -> None:
+        """Acknowledge messages that need no handling (the node's own events). A
+        transport may defer this to its next :meth:`fetch` (one round trip for
+        both): if the node dies first, they come back and are acknowledged then."""
         for message in messages:
             await self.ack(message)
 
