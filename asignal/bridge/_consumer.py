@@ -123,6 +123,8 @@ class Consumer:
         default_factory=dict[_Lane, collections.deque[tuple[Message, Envelope | str]]]
     )
     _idle: anyio.Event = field(default_factory=anyio.Event)
+    #: Set when an event is settled, for a reader waiting for room.
+    _room: anyio.Event = field(default_factory=anyio.Event)
 
     def stop(self) -> None:
         """Stop reading; events already read are still handled (see :meth:`run`)."""
@@ -132,10 +134,9 @@ class Consumer:
         """Read and handle events until :meth:`stop`, then give the events in hand
         ``shutdown_timeout`` seconds to finish (those that do not are cancelled and,
         at least once, redelivered later)."""
-        room = anyio.Semaphore(self.settings.max_in_flight)
         async with anyio.create_task_group() as lanes:
             with self._read_scope:
-                await self._read(room, lanes)
+                await self._read(lanes)
             if self.counters.in_flight:
                 self._idle = anyio.Event()
                 with anyio.move_on_after(self.settings.shutdown_timeout) as waited:
@@ -150,23 +151,19 @@ class Consumer:
                     )
                     lanes.cancel_scope.cancel()
 
-    async def _read(self, room: anyio.Semaphore, lanes: anyio.abc.TaskGroup) -> None:
+    async def _read(self, lanes: anyio.abc.TaskGroup) -> None:
         settings = self.settings
         # Fetch only once there is room for half a batch: fetching whenever one slot
         # frees would read one message per round trip while a lane is busy.
         low_water = max(1, min(settings.batch_size, settings.max_in_flight) // 2)
         failures = 0
         while True:
-            held = 0
-            messages: list[Message] = []
+            while settings.max_in_flight - self.counters.in_flight < low_water:
+                self._room = anyio.Event()
+                await self._room.wait()
+            room = settings.max_in_flight - self.counters.in_flight
             try:
-                while held < settings.batch_size and room.value:
-                    room.acquire_nowait()  # no checkpoint per slot
-                    held += 1
-                while held < low_water:
-                    await room.acquire()
-                    held += 1
-                messages = await self.channel.fetch(held)
+                messages = await self.channel.fetch(min(settings.batch_size, room))
             except TransportError as exc:
                 failures += 1
                 if failures == 1:
@@ -178,10 +175,6 @@ class Consumer:
                     )
                 await anyio.sleep(min(0.1 * 2 ** (failures - 1), 5.0))
                 continue
-            finally:
-                # Keep a slot per message read; give back the rest.
-                for _ in range(held - len(messages)):
-                    room.release()
             if failures:
                 logger.info("bridge node %r reads again", settings.node_id)
                 failures = 0
@@ -203,11 +196,11 @@ class Consumer:
                 ):
                     own.append(message)
                 else:
-                    self._enqueue(message, parsed, room, lanes)
+                    self._enqueue(message, parsed, lanes)
             if own:
-                await self._settle_own(own, room)
+                await self._settle_own(own)
 
-    async def _settle_own(self, own: list[Message], room: anyio.Semaphore) -> None:
+    async def _settle_own(self, own: list[Message]) -> None:
         """Acknowledge this node's own events, in one go: their receivers ran here
         when they were sent."""
         try:
@@ -221,29 +214,23 @@ class Consumer:
             )
         else:
             self.counters.acknowledged += len(own)
-        finally:
-            for _ in own:
-                room.release()
 
     def _enqueue(
-        self,
-        message: Message,
-        parsed: Envelope | str,
-        room: anyio.Semaphore,
-        lanes: anyio.abc.TaskGroup,
+        self, message: Message, parsed: Envelope | str, lanes: anyio.abc.TaskGroup
     ) -> None:
+        """Count *message* in flight and queue it on its lane (started if idle)."""
         self.counters.in_flight += 1
-        lane: _Lane = (
-            ("", "") if isinstance(parsed, str) else (message.subject, parsed.origin)
-        )
+        lane: _Lane = ("", "")
+        if not isinstance(parsed, str):
+            lane = (message.subject, parsed.origin)
         queue = self._lanes.get(lane)
         if queue is not None:
             queue.append((message, parsed))
             return
         self._lanes[lane] = collections.deque([(message, parsed)])
-        lanes.start_soon(self._run_lane, lane, room)
+        lanes.start_soon(self._run_lane, lane)
 
-    async def _run_lane(self, lane: _Lane, room: anyio.Semaphore) -> None:
+    async def _run_lane(self, lane: _Lane) -> None:
         queue = self._lanes[lane]
         try:
             while queue:
@@ -260,8 +247,8 @@ class Consumer:
                     )
                 finally:
                     queue.popleft()
-                    room.release()
                     self.counters.in_flight -= 1
+                    self._room.set()
                     if not self.counters.in_flight:
                         self._idle.set()
         finally:
