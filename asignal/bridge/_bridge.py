@@ -180,6 +180,7 @@ class Bridge:
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}.")
         self._transport: Transport = open_transport(url)
+        self._display_url = self._transport.display_url
         self.node_id = node_id
         self.delivery: Delivery = delivery
         self._settings = Settings(
@@ -215,7 +216,7 @@ class Bridge:
     @property
     def url(self) -> str:
         """The broker's URL, without password."""
-        return self._transport.display_url
+        return self._display_url
 
     # -- signals ---------------------------------------------------------------------
 
