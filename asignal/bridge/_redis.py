@@ -12,8 +12,9 @@ stream (created at the stream's end the first time), with one consumer of the sa
 name. New entries are read with ``XREADGROUP ... >`` in batches; an entry stays in
 the node's pending list until ``XACK``. A failed entry is claimed back (``XCLAIM``,
 which counts the delivery) once its back-off has passed; entries pending from an
-earlier run of the node, or lost track of, are claimed with ``XAUTOCLAIM`` when the
-node opens and then every ``claim_idle`` seconds. If Redis lost the streams or
+earlier run of the node are claimed with ``XAUTOCLAIM`` when the node opens, and
+entries it lost track of (pending, held by nothing) with ``XPENDING ... IDLE`` and
+``XCLAIM`` every ``claim_idle / 2`` seconds. If Redis lost the streams or
 groups (restart without persistence: ``NOGROUP``), the groups are created again from
 the start of the new streams, with back-off, and ``on_reconnect(True, ...)`` says
 events may have been lost.
