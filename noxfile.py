@@ -110,8 +110,9 @@ def examples(session: nox.Session) -> None:
         session.log(f"running {script.relative_to(ROOT)} {' '.join(args)}")
         session.run("python", str(script), *args, env={"PYTHONUNBUFFERED": "1"})
     for runner in sorted((ROOT / "examples").glob("*/run.py")):
-        session.log(f"running {runner.relative_to(ROOT)}")
-        session.run("python", str(runner))
+        args = ["--check"] if "--check" in runner.read_text() else []
+        session.log(f"running {runner.relative_to(ROOT)} {' '.join(args)}")
+        session.run("python", str(runner), *args)
 
 
 @nox.session(default=False)
