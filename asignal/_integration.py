@@ -9,11 +9,17 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ._blocking import runs_event_loop
-from ._dispatch import Results, call_each
+from ._dispatch import Delivery, Results, call_each
 from ._signal import Signal, check_send
 from ._state import hooks
 
-__all__ = ["check_send", "is_observed", "runs_event_loop", "send_awaiting"]
+__all__ = [
+    "asend_robust_only",
+    "check_send",
+    "is_observed",
+    "runs_event_loop",
+    "send_awaiting",
+]
 
 
 def is_observed(signal: Signal) -> bool:
@@ -40,3 +46,19 @@ def send_awaiting(
     if plan is None:
         return []
     return call_each(signal, plan.steps, kwargs, robust, method, await_)
+
+
+async def asend_robust_only(
+    signal: Signal,
+    sender: object,
+    named: dict[str, Any],
+    keep: Callable[[Callable[..., Any]], bool],
+) -> Results:
+    """``signal.asend_robust(sender, **named)`` run only for the receivers that
+    *keep* accepts (a redelivered event whose other receivers already succeeded),
+    with the same checks, concurrency and failure handling as every send."""
+    kwargs = dict(named)
+    plan = signal.prepare(sender, kwargs, "asend_robust")
+    if plan is None:
+        return []
+    return await Delivery(signal, plan.only(keep), kwargs, "asend_robust", True).arun()

@@ -38,10 +38,20 @@ class Plan:
 
     __slots__ = ("has_async", "single_async", "steps")
 
-    def __init__(self, connections: list[Connection]) -> None:
-        self.steps = tuple((c.deref, _mode(c)) for c in connections)
-        self.has_async = any(mode == ASYNC for _, mode in self.steps)
-        self.single_async = len(self.steps) == 1 and self.has_async
+    def __init__(self, steps: tuple[tuple[Callable[[], Any], int], ...]) -> None:
+        self.steps = steps
+        self.has_async = any(mode == ASYNC for _, mode in steps)
+        self.single_async = len(steps) == 1 and self.has_async
+
+    @classmethod
+    def of(cls, connections: list[Connection]) -> Plan:
+        return cls(tuple((c.deref, _mode(c)) for c in connections))
+
+    def only(self, keep: Callable[[Callable[..., Any]], bool]) -> Plan:
+        """The receivers of this plan that are alive and that *keep* accepts."""
+        return Plan(
+            tuple(step for step in self.steps if (fn := step[0]()) and keep(fn))
+        )
 
     def live(self) -> list[tuple[Callable[..., Any], int]]:
         """``(receiver, mode)`` for each receiver still alive."""
@@ -161,9 +171,9 @@ class Connections:
         # by priority, then connection order.
         order = {id(c): position for position, c in enumerate(self.entries.values())}
         plans = {
-            skey: Plan(
+            skey: Plan.of(
                 sorted(for_any + only, key=lambda c: (-c.priority, order[id(c)]))
             )
             for skey, only in by_sender.items()
         }
-        return plans, Plan(call_order(for_any))
+        return plans, Plan.of(call_order(for_any))

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-import logging
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-import anyio
-import anyio.to_thread
-
 from asignal import Signal
+from asignal._integration import asend_robust_only
 
 __all__ = ["PUBLISHER_MARK", "receiver_keys", "run_receivers"]
 
@@ -22,8 +18,6 @@ PUBLISHER_MARK = "_asignal_bridge_publisher"
 def _local(receiver: Callable[..., Any]) -> bool:
     return not getattr(receiver, PUBLISHER_MARK, False)
 
-
-logger = logging.getLogger("asignal")
 
 #: One receiver's key (stable across processes) and its error, or None on success.
 Outcome = tuple[str, "Exception | None"]
@@ -61,8 +55,7 @@ async def run_receivers(
 
     With nothing to skip this is ``signal.asend_robust``: receivers run concurrently,
     failures are logged and returned. On a redelivery some receivers already
-    succeeded, so the others are run the same way but one by one by hand: async ones
-    awaited concurrently, sync ones in worker threads unless connected ``inline``.
+    succeeded: the others run the same way, through the core's delivery path.
     Cancellation propagates.
     """
     if not skip:
@@ -74,35 +67,14 @@ async def run_receivers(
             for key, (_, result) in zip(keys, pairs, strict=True)
         ]
     live = [r for r in signal.live_receivers(sender) if _local(r)]
-    keys = receiver_keys(live)
-    infos = signal.describe()
-    outcomes: dict[str, Exception | None] = {}
-
-    async def run_one(key: str, receiver: Callable[..., Any]) -> None:
-        info = next((i for i in infos if i.receiver == receiver), None)
-        call = functools.partial(receiver, signal=signal, sender=sender, **kwargs)
-        try:
-            if info is not None and info.is_async:
-                await call()
-            elif info is not None and info.inline:
-                call()
-            else:
-                await anyio.to_thread.run_sync(call)
-        except Exception as exc:
-            logger.error(
-                "Error calling %s in %r (bridge redelivery): %s: %s",
-                key,
-                signal,
-                type(exc).__qualname__,
-                exc,
-                exc_info=exc,
-            )
-            outcomes[key] = exc
-        else:
-            outcomes[key] = None
-
-    async with anyio.create_task_group() as tg:
-        for key, receiver in zip(keys, live, strict=True):
-            if key not in skip:
-                tg.start_soon(run_one, key, receiver)
-    return [(key, outcomes[key]) for key in keys if key in outcomes]
+    key_of = {id(r): key for r, key in zip(live, receiver_keys(live), strict=True)}
+    results = await asend_robust_only(
+        signal,
+        sender,
+        kwargs,
+        lambda r: _local(r) and id(r) in key_of and key_of[id(r)] not in skip,
+    )
+    return [
+        (key_of[id(r)], result if isinstance(result, Exception) else None)
+        for r, result in results
+    ]

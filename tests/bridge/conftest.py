@@ -8,7 +8,6 @@ and a branch in ``bridge_url``.
 
 from __future__ import annotations
 
-import importlib
 import os
 import socket
 import uuid
@@ -18,14 +17,9 @@ from typing import Any
 import pytest
 
 from asignal.bridge import Bridge
+from tests.conftest import require_service
 
 from .bridge_support import MakeBridge
-
-# tests/conftest.py, whose rule (skip, or fail in CI) this suite shares; imported by
-# name because a plain import here would find this very file.
-require_service: Callable[[str], None] = importlib.import_module(
-    "conftest"
-).require_service
 
 REDIS_HOST = os.environ.get("ASIGNAL_TEST_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("ASIGNAL_TEST_REDIS_PORT", "6379"))
