@@ -118,13 +118,16 @@ __all__ = [
 
 
 def _publish() -> None:
-    from types import FunctionType
+    from types import FunctionType, GenericAlias
 
     # Show the public path, asignal.asgi.X, in reprs and tracebacks (classes and
-    # functions only: the type aliases and STATE_KEY have no __module__ to set).
+    # functions only: the type aliases and STATE_KEY have no __module__ to set;
+    # Python 3.10 counts a generic alias such as Callable[...] as a type).
     for name in __all__:
         value = globals()[name]
-        if isinstance(value, (type, FunctionType)):
+        if isinstance(value, (type, FunctionType)) and not isinstance(
+            value, GenericAlias
+        ):
             value.__module__ = __name__
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from asignal.bridge import Bridge
-from tests.conftest import require_service
+from tests.conftest import require_service as require_service
 
 from .bridge_support import MakeBridge
 
