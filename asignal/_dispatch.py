@@ -33,7 +33,7 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from ._blocking import check_can_block, run_blocking
-from ._receivers import describe_callable, returned_coroutine
+from ._receivers import describe_callable, is_async_callable, returned_coroutine
 from ._routing import ASYNC, INLINE, Plan
 from ._stepping import resume
 
@@ -124,25 +124,25 @@ def failed(signal: Signal, receiver: object, exc: Exception, method: str) -> Exc
 
 def call_each(
     signal: Signal,
-    steps: Iterable[tuple[Callable[[], Any], int]],
+    derefs: Iterable[Callable[[], Any]],
     kwargs: dict[str, Any],
     robust: bool,
     method: str,
     await_: Callable[[Coroutine[Any, Any, Any]], Any] | None = None,
 ) -> Results:
     """Call each receiver in this thread, one after another, with *kwargs* (the
-    payload plus ``signal`` and ``sender``); skip those that died. ``steps`` are
-    ``(deref, mode)``; an async receiver's coroutine goes to *await_*. A sync
-    receiver that returns a coroutine is refused with ``TypeError``: nothing would
-    await it. Non-robust, the first failure propagates and no later receiver is
-    called; robust, it becomes that receiver's result (:func:`failed`)."""
+    payload plus ``signal`` and ``sender``); skip those that died (``deref()`` gives
+    None). An async receiver's coroutine goes to *await_*; a sync receiver that
+    returns a coroutine is refused with ``TypeError``: nothing would await it.
+    Non-robust, the first failure propagates and no later receiver is called;
+    robust, it becomes that receiver's result (:func:`failed`)."""
     # Without a payload, receivers are called with two literal keywords, which
     # allocates nothing; unpacking **kwargs builds the call's arguments anew for
     # every receiver and would double the cost of a payload-less send.
     payload = len(kwargs) > 2
     sender = kwargs["sender"]
     results: Results = []
-    for deref, mode in steps:
+    for deref in derefs:
         receiver = deref()
         if receiver is None:
             continue
@@ -151,8 +151,8 @@ def call_each(
                 result = receiver(**kwargs)
             else:
                 result = receiver(signal=signal, sender=sender)
-            if type(result) is CoroutineType:
-                if mode != ASYNC or await_ is None:
+            if result is not None and type(result) is CoroutineType:
+                if await_ is None or not is_async_callable(receiver):
                     raise returned_coroutine(receiver, result)
                 result = await_(cast("Coroutine[Any, Any, Any]", result))
         except Exception as exc:
@@ -206,10 +206,9 @@ class Delivery:
 
     def call(self, receiver: Callable[..., Any]) -> Any:
         """:func:`call_each` for one sync receiver: its result."""
-        steps = ((_held(receiver), INLINE),)
-        return call_each(self.signal, steps, self.kwargs, self.robust, self.method)[0][
-            1
-        ]
+        derefs = (_held(receiver),)
+        results = call_each(self.signal, derefs, self.kwargs, self.robust, self.method)
+        return results[0][1]
 
     async def acall(self, receiver: Callable[..., Any]) -> Any:
         """Await one async receiver: its result (robust: or its failure)."""
@@ -263,7 +262,11 @@ class Delivery:
         ):
             if not is_async:
                 results += call_each(
-                    self.signal, group, self.kwargs, self.robust, self.method
+                    self.signal,
+                    (deref for deref, _ in group),
+                    self.kwargs,
+                    self.robust,
+                    self.method,
                 )
                 continue
             calls = [(fn, ASYNC) for deref, _ in group if (fn := deref()) is not None]

@@ -45,7 +45,7 @@ def send_awaiting(
     plan = signal.prepare(sender, kwargs, method)
     if plan is None:
         return []
-    return call_each(signal, plan.steps, kwargs, robust, method, await_)
+    return call_each(signal, plan.derefs, kwargs, robust, method, await_)
 
 
 async def asend_robust_only(

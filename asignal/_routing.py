@@ -36,10 +36,11 @@ class Plan:
     order), frozen until the next change. ``steps`` is ``(deref, mode)`` per
     receiver: a send calls ``deref()`` and skips a receiver that died since."""
 
-    __slots__ = ("has_async", "single_async", "steps")
+    __slots__ = ("derefs", "has_async", "single_async", "steps")
 
     def __init__(self, steps: tuple[tuple[Callable[[], Any], int], ...]) -> None:
         self.steps = steps
+        self.derefs = tuple(deref for deref, _ in steps)
         self.has_async = any(mode == ASYNC for _, mode in steps)
         self.single_async = len(steps) == 1 and self.has_async
 
@@ -50,7 +51,11 @@ class Plan:
     def only(self, keep: Callable[[Callable[..., Any]], bool]) -> Plan:
         """The receivers of this plan that are alive and that *keep* accepts."""
         return Plan(
-            tuple(step for step in self.steps if (fn := step[0]()) and keep(fn))
+            tuple(
+                step
+                for step in self.steps
+                if (fn := step[0]()) is not None and keep(fn)
+            )
         )
 
     def live(self) -> list[tuple[Callable[..., Any], int]]:

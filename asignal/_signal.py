@@ -348,7 +348,7 @@ class Signal:
             return []
         if plan.has_async:
             return Delivery(self, plan, named, "send", False).run_blocking()
-        return call_each(self, plan.steps, named, False, "send")
+        return call_each(self, plan.derefs, named, False, "send")
 
     def send_robust(self, sender: object = _MISSING, /, **named: Any) -> Results:
         """Like :meth:`send`, but every receiver is called: an ``Exception`` a
@@ -360,7 +360,7 @@ class Signal:
             return []
         if plan.has_async:
             return Delivery(self, plan, named, "send_robust", True).run_blocking()
-        return call_each(self, plan.steps, named, True, "send_robust")
+        return call_each(self, plan.derefs, named, True, "send_robust")
 
     async def asend(
         self,
