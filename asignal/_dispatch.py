@@ -144,8 +144,6 @@ def call_each(
     results: Results = []
     for deref in derefs:
         receiver = deref()
-        if receiver is None:
-            continue
         try:
             if payload:
                 result = receiver(**kwargs)
@@ -156,6 +154,10 @@ def call_each(
                     raise returned_coroutine(receiver, result)
                 result = await_(cast("Coroutine[Any, Any, Any]", result))
         except Exception as exc:
+            # A receiver that died since the plan was built dereferences to None,
+            # and calling None raises: checked only then, it costs nothing per call.
+            if receiver is None:
+                continue
             if not robust:
                 raise
             result = failed(signal, receiver, exc, method)
