@@ -143,7 +143,8 @@ def _mermaid(signals: list[Signal], found_as: dict[int, str]) -> str:
         lines.append(f"    {signal_id}(({name}))")
         for position, bridge in enumerate(_bridges(signal)):
             bridge_id = f"{signal_id}b{position}"
-            lines.append(f"    {bridge_id}{{{{{_mermaid_label(_bridge_text(bridge))}}}}}")
+            label = _mermaid_label(_bridge_text(bridge))
+            lines.append(f"    {bridge_id}{{{{{label}}}}}")
             lines.append(f"    {signal_id} -. bridged .-> {bridge_id}")
         for info in signal.describe():
             receiver_id = f"r{receivers}"

@@ -215,8 +215,8 @@ async def _serve(
             await close_owner()
             await send(answer)  # the app's own startup failed: pass that on
             return None  # the app raises (or not) for itself
+        stage = "importing the autodiscovered receiver modules failed"
         try:
-            stage = "importing the autodiscovered receiver modules failed"
             if discover:
                 autodiscover(*discover)
             stage = "a bridge failed to start"
@@ -257,9 +257,8 @@ async def _serve(
         closing = await _close_bridges(held)
         if closing is not None:
             failed = failed or closing
-            failure = "; ".join(
-                filter(None, [failure, f"a bridge failed to close: {_describe(closing)}"])
-            )
+            closed = f"a bridge failed to close: {_describe(closing)}"
+            failure = f"{failure}; {closed}" if failure else closed
         if supported:
             answer = await app_lifespan.ask(message)
             if answer is None:

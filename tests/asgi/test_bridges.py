@@ -29,6 +29,7 @@ from asignal.asgi import ASGIApp, SignalMiddleware, send_after_response
 from asignal.bridge import Bridge, BridgeClosedError, Publication, current_event
 from tests.asgi.conftest import connected, raises_through_harness
 from tests.asgi.test_uvicorn import serve
+from tests.bridge.bridge_support import wait_until
 from tests.bridge.conftest import (
     REDIS_DB,
     REDIS_HOST,
@@ -36,7 +37,6 @@ from tests.bridge.conftest import (
     delete_keys,
     redis_up,
 )
-from tests.bridge.bridge_support import wait_until
 from tests.conftest import require_service
 
 if TYPE_CHECKING:
@@ -157,7 +157,9 @@ async def test_a_bridge_that_cannot_start_fails_the_startup(
         started.append(sender)
 
     if style == "middleware":
-        app: ASGIApp = SignalMiddleware(Starlette(), bridges=[first.bridge, busy.bridge])
+        app: ASGIApp = SignalMiddleware(
+            Starlette(), bridges=[first.bridge, busy.bridge]
+        )
     else:
 
         @asynccontextmanager
@@ -197,7 +199,7 @@ async def test_a_redis_bridge_is_refused_under_trio(name: str) -> None:
 def test_bridges_are_checked_when_the_middleware_is_made() -> None:
     """bridges= takes Bridge objects, each once, and needs the lifespan."""
     bridge = Bridge(memory_url())
-    with pytest.raises(TypeError, match="takes asignal.bridge.Bridge objects"):
+    with pytest.raises(TypeError, match=r"takes asignal\.bridge\.Bridge objects"):
         SignalMiddleware(Starlette(), bridges=["redis://127.0.0.1"])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="listed twice"):
         SignalMiddleware(Starlette(), bridges=[bridge, bridge])
@@ -240,9 +242,7 @@ def test_uvicorn_with_redis_bridges(name: str) -> None:
         require_service(f"no Redis server on {REDIS_HOST}:{REDIS_PORT}")
     url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
     prefix = f"asignal-test-{uuid.uuid4().hex[:12]}"
-    app, web, other = two_nodes_app(
-        url, name, prefix=prefix, delivery="at_least_once"
-    )
+    app, web, other = two_nodes_app(url, name, prefix=prefix, delivery="at_least_once")
     try:
         serve_and_save(app, web, other)
     finally:

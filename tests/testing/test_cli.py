@@ -215,9 +215,7 @@ def test_bridged_signals_show_their_transport_without_password(
     redacted), delivery mode and node, in every format; an unbridged signal is not;
     the password appears nowhere in the output."""
     (tmp_path / "bridged_signals.py").write_text(BRIDGED_MODULE)
-    result = run(
-        "list", "--import", "bridged_signals", "--format", fmt, cwd=tmp_path
-    )
+    result = run("list", "--import", "bridged_signals", "--format", fmt, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "hunter2" not in out + result.stderr
@@ -232,12 +230,12 @@ def test_bridged_signals_show_their_transport_without_password(
         lines = out.splitlines()
         saved = lines.index("shop.saved")
         assert lines[saved + 1] == f"  bridged: {url} (at_least_once, node web-1)"
-        assert not any("bridged:" in line for line in lines[: lines.index("shop.saved")])
+        assert not any(
+            "bridged:" in line for line in lines[: lines.index("shop.saved")]
+        )
     else:
         nodes = dict(
-            line.strip().split("((", 1)
-            for line in out.splitlines()
-            if "((" in line
+            line.strip().split("((", 1) for line in out.splitlines() if "((" in line
         )
         saved_id = next(i for i, label in nodes.items() if '"shop.saved"' in label)
         local_id = next(i for i, label in nodes.items() if '"shop.local"' in label)
