@@ -8,6 +8,7 @@ with ``memory://`` and with the machine's Redis.
 
 from __future__ import annotations
 
+import importlib
 import socket
 import subprocess
 import sys
@@ -26,7 +27,13 @@ from starlette.routing import Route
 import asignal.signals as builtin
 from asignal import Signal, asgi
 from asignal.asgi import ASGIApp, SignalMiddleware, send_after_response
-from asignal.bridge import Bridge, BridgeClosedError, Publication, current_event
+from asignal.bridge import (
+    Bridge,
+    BridgeClosedError,
+    Publication,
+    bridges_of,
+    current_event,
+)
 from tests.asgi.conftest import connected, raises_through_harness
 from tests.asgi.test_uvicorn import serve
 from tests.bridge.bridge_support import wait_until
@@ -40,7 +47,7 @@ from tests.bridge.conftest import (
 from tests.conftest import require_service
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
 
     from starlette.requests import Request
@@ -178,6 +185,63 @@ async def test_a_bridge_that_cannot_start_fails_the_startup(
     assert started == []
     for node in (first, busy):
         node.bridge.remove(node.signal)
+
+
+@pytest.fixture
+def discovered_package(tmp_path: Path) -> Iterator[str]:
+    """A package (of a name no other test uses) with a bridge in ``__init__`` and a
+    ``signals`` module, found by autodiscovery, that adds a signal to it."""
+    package = f"bridgedapp_{uuid.uuid4().hex[:8]}"
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "__init__.py").write_text(
+        f"from asignal.bridge import Bridge\n\nbridge = Bridge('memory://{package}')\n"
+    )
+    (tmp_path / package / "signals.py").write_text(
+        "from asignal import Signal\n\n"
+        "from . import bridge\n\n"
+        "saved = Signal(name='shop.saved')\n"
+        "bridge.add(saved)\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield package
+    finally:
+        for module in [m for m in sys.modules if m.startswith(package)]:
+            del sys.modules[module]
+        sys.path.remove(str(tmp_path))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("style", ["middleware", "lifespan"])
+async def test_bridges_are_entered_after_autodiscovery(
+    style: str, discovered_package: str
+) -> None:
+    """A receiver module found by autodiscover may add its signals to a bridge the
+    lifespan owns: the bridge is entered only after the imports (adding a signal to
+    an open bridge raises), and sends of that signal are published."""
+    package = importlib.import_module(discovered_package)
+    bridge: Bridge = package.bridge
+    if style == "middleware":
+        app: ASGIApp = SignalMiddleware(
+            Starlette(), autodiscover=[discovered_package], bridges=[bridge]
+        )
+    else:
+
+        @asynccontextmanager
+        async def own_lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+            async with asgi.lifespan(
+                autodiscover=[discovered_package], bridges=[bridge]
+            ) as state:
+                yield state
+
+        app = Starlette(lifespan=own_lifespan)
+    with anyio.fail_after(5):
+        async with LifespanManager(app):
+            saved: Signal = sys.modules[f"{discovered_package}.signals"].saved
+            assert bridges_of(saved) == [bridge]
+            [(_, result)] = await saved.asend("shop")
+            assert isinstance(result, Publication)
+    bridge.remove(saved)
 
 
 @pytest.mark.parametrize("anyio_backend", ["trio"])
