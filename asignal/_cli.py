@@ -4,7 +4,9 @@
 imports the modules (the current directory is importable, as with ``python -m``),
 runs :func:`asignal.autodiscover` for the entry-point group, finds every ``Signal``
 in the imported modules (every live signal when none is given), and prints each with
-its declared arguments and its live receivers in call order.
+its declared arguments and its live receivers in call order. A signal added to an
+``asignal.bridge.Bridge`` is marked with the bridge's transport: its URL without
+password, its delivery mode and its node id.
 
 Exit status: 0 on success, 1 when a module does not import, 2 for a usage error.
 """
@@ -35,6 +37,24 @@ def _describe_sender(sender: object) -> str:
     if isinstance(sender, type):
         return f"{sender.__module__}.{sender.__qualname__}"
     return describe_callable(sender)
+
+
+def _bridges(signal: Signal) -> list[dict[str, str]]:
+    """The bridges *signal* is added to, as ``url`` (without password), ``delivery``
+    and ``node_id``. Only a program that imported ``asignal.bridge`` has bridges, so
+    the command imports it only then."""
+    if "asignal.bridge" not in sys.modules:
+        return []
+    from .bridge import bridges_of
+
+    return [
+        {"url": bridge.url, "delivery": bridge.delivery, "node_id": bridge.node_id}
+        for bridge in bridges_of(signal)
+    ]
+
+
+def _bridge_text(bridge: dict[str, str]) -> str:
+    return f"{bridge['url']} ({bridge['delivery']}, node {bridge['node_id']})"
 
 
 def _signal_name(signal: Signal, found_as: dict[int, str]) -> str:
@@ -76,6 +96,7 @@ def _text(signals: list[Signal], found_as: dict[int, str]) -> str:
         args = sorted(signal.providing_args or ())
         declared = f"  (providing_args: {', '.join(args)})" if args else ""
         lines.append(f"{_signal_name(signal, found_as)}{declared}")
+        lines.extend(f"  bridged: {_bridge_text(b)}" for b in _bridges(signal))
         infos = signal.describe()
         if not infos:
             lines.append("  (no receivers)")
@@ -110,7 +131,8 @@ def _mermaid(signals: list[Signal], found_as: dict[int, str]) -> str:
     that some receiver is restricted to is one node; each connection is its own
     receiver node (two receivers with one name stay two). A receiver connected
     for any sender hangs from its signal; one connected for a sender hangs from
-    that sender, on an edge labelled with the signal.
+    that sender, on an edge labelled with the signal. A bridged signal has a
+    dotted edge, labelled ``bridged``, to a node for its bridge's transport.
     """
     lines = ["flowchart LR"]
     senders: dict[int, tuple[object, str]] = {}  # the object keeps its id() unique
@@ -119,6 +141,11 @@ def _mermaid(signals: list[Signal], found_as: dict[int, str]) -> str:
         signal_id = f"s{index}"
         name = _mermaid_label(_signal_name(signal, found_as))
         lines.append(f"    {signal_id}(({name}))")
+        for position, bridge in enumerate(_bridges(signal)):
+            bridge_id = f"{signal_id}b{position}"
+            label = _mermaid_label(_bridge_text(bridge))
+            lines.append(f"    {bridge_id}{{{{{label}}}}}")
+            lines.append(f"    {signal_id} -. bridged .-> {bridge_id}")
         for info in signal.describe():
             receiver_id = f"r{receivers}"
             receivers += 1
@@ -167,6 +194,7 @@ def _list(args: argparse.Namespace) -> int:
             {
                 "name": _signal_name(signal, found_as),
                 "providing_args": sorted(signal.providing_args or ()),
+                "bridges": _bridges(signal),
                 "receivers": [_receiver_json(info) for info in signal.describe()],
             }
             for signal in signals

@@ -70,7 +70,10 @@ startup), test harnesses that watch only the app (``asgi_lifespan``'s
 without lifespan support is left out and the middleware answers the server itself.
 The lifespan also opens a :class:`BackgroundSends` owner, publishes it in the
 lifespan state as ``"asignal.background"`` and drains it after ``lifespan_shutdown``
-and before the app's shutdown.
+and before the app's shutdown. ``bridges=[...]`` (``asignal.bridge.Bridge``
+objects) are entered after the ``autodiscover`` imports and before
+``lifespan_startup`` (one that cannot start fails the startup with its error), and
+closed after the drain, before the app's shutdown.
 
 Background delivery: :func:`send_after_response` in request code holds a send
 until the response has ended, then queues it on that owner, which delivers it with

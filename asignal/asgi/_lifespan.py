@@ -3,10 +3,11 @@ wrapped app's own lifespan.
 
 Order on startup: open the :class:`BackgroundSends` owner and publish it in the
 lifespan ``state``; forward ``lifespan.startup`` to the app and wait for its answer;
-then send ``lifespan_startup``; then tell the server. Order on shutdown: wait
-(bounded) for requests still sending ``request_finished``; send
-``lifespan_shutdown``; drain the owner; forward ``lifespan.shutdown`` to the app and
-wait for its answer; then tell the server. An app that does not support lifespan
+import the autodiscovered receiver modules; enter the bridges; then send
+``lifespan_startup``; then tell the server. Order on shutdown: wait (bounded) for
+requests still sending ``request_finished``; send ``lifespan_shutdown``; drain the
+owner; close the bridges; forward ``lifespan.shutdown`` to the app and wait for its
+answer; then tell the server. An app that does not support lifespan
 (it raises or returns instead of answering, as the spec allows) is left out and the
 middleware answers the server alone.
 """
@@ -23,12 +24,15 @@ import anyio
 from .. import signals
 from .._discovery import autodiscover
 from ._background import BackgroundSends
+from ._bridges import HeldBridges
 from ._handoff import RequestSends, request_sends
 from ._types import STATE_KEY, ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectReceiveStream
+
+    from ..bridge import Bridge
 
 __all__ = ["run_lifespan"]
 
@@ -98,12 +102,15 @@ async def run_lifespan(
     *,
     background: dict[str, Any],
     discover: tuple[str, ...] = (),
+    bridges: tuple[Bridge, ...] = (),
 ) -> None:
     """Serve one lifespan scope for *app* (see the module docstring for the order).
 
     *discover* lists packages whose receiver modules are imported (with
     ``asignal.autodiscover``) before ``lifespan_startup`` is sent; an import error
-    fails the startup like a receiver's failure.
+    fails the startup like a receiver's failure. *bridges* are entered after
+    that (a bridge that cannot start fails the startup with its error) and closed
+    after the background drain (a failure to close fails the shutdown).
 
     A failed startup or shutdown is reported to the server with its message and
     then raised from here, as Starlette does: a server reads the message (uvicorn
@@ -128,7 +135,15 @@ async def run_lifespan(
                 # Raised below, outside the task group, so that it is not wrapped
                 # in an exception group.
                 failure = await _serve(
-                    sender, app_lifespan, owner, tg, scope, receive, send, discover
+                    sender,
+                    app_lifespan,
+                    owner,
+                    HeldBridges(bridges),
+                    tg,
+                    scope,
+                    receive,
+                    send,
+                    discover,
                 )
             finally:
                 # An app still waiting for a lifespan message gets EndOfStream.
@@ -146,10 +161,21 @@ async def run_lifespan(
         raise app_lifespan.error
 
 
+async def _close_bridges(held: HeldBridges) -> Exception | None:
+    """Close the bridges; return (after logging it) a failure to close."""
+    try:
+        await held.close()
+    except Exception as exc:
+        logger.error("A bridge failed to close", exc_info=exc)
+        return exc
+    return None
+
+
 async def _serve(
     sender: object,
     app_lifespan: _AppLifespan,
     owner: BackgroundSends,
+    held: HeldBridges,
     tg: TaskGroup,
     scope: Scope,
     receive: Receive,
@@ -189,13 +215,18 @@ async def _serve(
             await close_owner()
             await send(answer)  # the app's own startup failed: pass that on
             return None  # the app raises (or not) for itself
+        stage = "importing the autodiscovered receiver modules failed"
         try:
             if discover:
                 autodiscover(*discover)
+            stage = "a bridge failed to start"
+            await held.start(tg)
+            stage = "lifespan_startup receiver failed"
             await signals.lifespan_startup.asend(sender, scope=scope)
         except Exception as exc:
-            logger.error("A lifespan_startup receiver failed", exc_info=exc)
+            logger.error("The lifespan startup failed: %s", stage, exc_info=exc)
             await close_owner()
+            await _close_bridges(held)
             # The server will not send lifespan.shutdown after a failed startup:
             # give the app its shutdown now, so that what its startup opened closes.
             if supported:
@@ -203,7 +234,7 @@ async def _serve(
             await send(
                 {
                     "type": "lifespan.startup.failed",
-                    "message": f"lifespan_startup receiver failed: {_describe(exc)}",
+                    "message": f"{stage}: {_describe(exc)}",
                 }
             )
             return exc
@@ -223,6 +254,11 @@ async def _serve(
                 _describe(exc) for exc in errors
             )
         await close_owner()
+        closing = await _close_bridges(held)
+        if closing is not None:
+            failed = failed or closing
+            closed = f"a bridge failed to close: {_describe(closing)}"
+            failure = f"{failure}; {closed}" if failure else closed
         if supported:
             answer = await app_lifespan.ask(message)
             if answer is None:

@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING, Any
 from .. import autodiscover as run_autodiscover
 from .. import signals
 from ._background import BackgroundSends
+from ._bridges import check_bridges, open_bridges
 from ._lifespan import run_lifespan
 from ._request import handle_connection
 from ._types import STATE_KEY, ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
+
+    from ..bridge import Bridge
 
 __all__ = ["SignalMiddleware", "lifespan"]
 
@@ -40,6 +43,13 @@ class SignalMiddleware:
     :param autodiscover: packages whose receiver modules (``<package>.signals``)
         are imported with :func:`asignal.autodiscover` at startup, before
         ``lifespan_startup`` is sent; an import error fails the startup.
+    :param bridges: :class:`asignal.bridge.Bridge` objects the lifespan owns: they
+        are entered after *autodiscover* and before ``lifespan_startup`` (one that
+        cannot start fails the startup with its error, and those already open are
+        closed), and closed after ``lifespan_shutdown`` and the background drain,
+        before the app's own shutdown (a failure to close fails the shutdown).
+        Needs ``lifespan=True``; with ``lifespan=False`` pass them to
+        :func:`lifespan`.
 
     Other scope types pass through untouched. Add it with
     ``app.add_middleware(SignalMiddleware, ...)`` or wrap the app directly.
@@ -57,6 +67,7 @@ class SignalMiddleware:
         drain_timeout: float = 10.0,
         background_timeout: float | None = None,
         autodiscover: Sequence[str] = (),
+        bridges: Sequence[Bridge] = (),
     ) -> None:
         if not callable(app):
             raise TypeError(
@@ -73,6 +84,13 @@ class SignalMiddleware:
         self.finished_timeout = finished_timeout
         self.robust = robust
         self.autodiscover = tuple(autodiscover)
+        self.bridges = check_bridges(bridges)
+        if self.bridges and not lifespan:
+            raise ValueError(
+                "SignalMiddleware(lifespan=False) runs no lifespan, so it cannot own "
+                "bridges: pass them to asignal.asgi.lifespan(bridges=[...]) in the "
+                "app's own lifespan instead."
+            )
         self._background: dict[str, Any] = {
             "max_buffer": max_buffer,
             "concurrency": concurrency,
@@ -102,6 +120,7 @@ class SignalMiddleware:
                 send,
                 background=self._background,
                 discover=self.autodiscover,
+                bridges=self.bridges,
             )
         else:
             await self.app(scope, receive, send)
@@ -116,6 +135,7 @@ async def lifespan(
     drain_timeout: float = 10.0,
     background_timeout: float | None = None,
     autodiscover: Sequence[str] = (),
+    bridges: Sequence[Bridge] = (),
 ) -> AsyncGenerator[dict[str, Any], None]:
     """The lifespan signals and the background owner, to compose into a Starlette or
     FastAPI ``lifespan=`` function instead of using the middleware's lifespan::
@@ -128,25 +148,34 @@ async def lifespan(
             await db.close()                           # your shutdown last
 
     On entry it imports the receiver modules of the *autodiscover* packages (with
-    :func:`asignal.autodiscover`), opens a :class:`BackgroundSends` and sends
+    :func:`asignal.autodiscover`), enters the *bridges* (``asignal.bridge.Bridge``
+    objects, in order), opens a :class:`BackgroundSends` and sends
     ``lifespan_startup``
     (``scope=None``: the lifespan function never sees the ASGI scope); a receiver's
-    failure propagates, which fails the startup. It yields
+    failure, or a bridge's failure to start, propagates (what was opened is
+    closed), which fails the startup. It yields
     ``{"asignal.background": owner}`` for the app's lifespan state. On exit it sends
     ``lifespan_shutdown`` with ``asend_robust`` (every receiver runs; the first
-    failure is raised after all ran, each one logged), then drains the owner. Do
+    failure is raised after all ran, each one logged), then drains the owner, then
+    closes the bridges (last first; background sends may still publish). Do
     not combine it with ``SignalMiddleware(lifespan=True)``, which would send the
     signals twice;
     ``SignalMiddleware(lifespan=False)`` finds this owner in the request's state.
     """
-    async with BackgroundSends(
-        max_buffer=max_buffer,
-        concurrency=concurrency,
-        drain_timeout=drain_timeout,
-        timeout=background_timeout,
-    ) as owner:
-        if autodiscover:
-            run_autodiscover(*autodiscover)
+    checked = check_bridges(bridges)
+    if autodiscover:
+        run_autodiscover(*autodiscover)
+    # The bridges are entered before the owner, so that they close after its
+    # drain: both run task groups, whose cancel scopes must nest.
+    async with (
+        open_bridges(checked),
+        BackgroundSends(
+            max_buffer=max_buffer,
+            concurrency=concurrency,
+            drain_timeout=drain_timeout,
+            timeout=background_timeout,
+        ) as owner,
+    ):
         await signals.lifespan_startup.asend(sender, scope=None)
         try:
             yield {STATE_KEY: owner}

@@ -12,6 +12,7 @@ from ._bridge import Bridge as Bridge
 from ._bridge import BridgeClosedError as BridgeClosedError
 from ._bridge import BridgeStatistics as BridgeStatistics
 from ._bridge import Publication as Publication
+from ._bridge import bridges_of as bridges_of
 from ._consumer import Codec as Codec
 from ._envelope import EnvelopeError as EnvelopeError
 from ._event import BridgedEvent as BridgedEvent
@@ -29,6 +30,7 @@ __all__ = [
     "Publication",
     "TransportError",
     "bridge_reconnected",
+    "bridges_of",
     "current_event",
 ]
 

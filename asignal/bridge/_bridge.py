@@ -33,7 +33,13 @@ from ._transport import (
     open_transport,
 )
 
-__all__ = ["Bridge", "BridgeClosedError", "BridgeStatistics", "Publication"]
+__all__ = [
+    "Bridge",
+    "BridgeClosedError",
+    "BridgeStatistics",
+    "Publication",
+    "bridges_of",
+]
 
 logger = logging.getLogger("asignal")
 
@@ -86,6 +92,22 @@ class BridgeStatistics:
 
 def _default_node_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+#: The attribute of a bridge's own receiver that names its bridge (bridges_of()).
+_OWNER = "_asignal_bridge"
+
+
+def bridges_of(signal: Signal) -> list[Bridge]:
+    """The bridges *signal* is added to (and not removed from), in the order its
+    receivers run: what tools such as ``asignal list`` show. Read from the signal's
+    live receivers, so it holds no reference of its own."""
+    found: list[Bridge] = []
+    for info in signal.describe():
+        bridge = getattr(info.receiver, _OWNER, None)
+        if isinstance(bridge, Bridge):
+            found.append(bridge)
+    return found
 
 
 def _running_asyncio() -> bool:
@@ -279,6 +301,7 @@ class Bridge:
         publish.__qualname__ = f"Bridge({self.url!r}).publish"
         publish.__module__ = "asignal.bridge"
         setattr(publish, PUBLISHER_MARK, True)
+        setattr(publish, _OWNER, self)
         registration = Registration(signal, name, codec, by_ref)
         self._registrations[name] = registration
         signal.connect(publish, weak=False, dispatch_uid=self._uid)

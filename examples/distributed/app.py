@@ -4,7 +4,9 @@
     python app.py worker --node worker-1 --audit FILE [--redis URL] ...
 
 Every process imports the same ``product_saved`` signal and adds it to a
-``Bridge`` (at least once) entered in the lifespan. A web process caches products
+``Bridge`` (at least once). A web process hands its bridge to ``SignalMiddleware``,
+whose lifespan opens it before the app serves and closes it after the last
+request; the worker enters its own with ``async with``. A web process caches products
 in memory; ``PUT /products/{id}`` writes the database, then sends
 ``product_saved``: the receiver drops the product from the cache in this process
 and, through Redis, in every other web process. The worker only receives, and
@@ -18,8 +20,6 @@ import asyncio
 import json
 import signal
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +79,10 @@ def web(args: argparse.Namespace) -> None:
     product_saved.connect(invalidate)
     bridge_reconnected.connect(forget_everything)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with bridge:
-            yield
+    from asignal.asgi import SignalMiddleware
 
-    app = FastAPI(lifespan=lifespan)
+    app = FastAPI()
+    app.add_middleware(SignalMiddleware, bridges=[bridge])
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -190,3 +190,55 @@ def test_import_error_is_reported_without_traceback(project: Path) -> None:
 def test_usage_error_exits_2(project: Path) -> None:
     """A bad option is a usage error."""
     assert run("list", "--format", "xml", cwd=project).returncode == 2
+
+
+BRIDGED_MODULE = """
+from asignal import Signal
+from asignal.bridge import Bridge
+
+saved = Signal(name="shop.saved")
+local = Signal(name="shop.local")
+bridge = Bridge(
+    "redis://:hunter2@127.0.0.1:6379/13?password=hunter2",
+    node_id="web-1",
+    delivery="at_least_once",
+)
+bridge.add(saved)
+"""
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "mermaid"])
+def test_bridged_signals_show_their_transport_without_password(
+    tmp_path: Path, fmt: str
+) -> None:
+    """A signal added to a bridge is marked with the bridge's URL (password
+    redacted), delivery mode and node, in every format; an unbridged signal is not;
+    the password appears nowhere in the output."""
+    (tmp_path / "bridged_signals.py").write_text(BRIDGED_MODULE)
+    result = run("list", "--import", "bridged_signals", "--format", fmt, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "hunter2" not in out + result.stderr
+    url = "redis://:***@127.0.0.1:6379/13?password=***"
+    if fmt == "json":
+        data = {entry["name"]: entry for entry in json.loads(out)}
+        assert data["shop.saved"]["bridges"] == [
+            {"url": url, "delivery": "at_least_once", "node_id": "web-1"}
+        ]
+        assert data["shop.local"]["bridges"] == []
+    elif fmt == "text":
+        lines = out.splitlines()
+        saved = lines.index("shop.saved")
+        assert lines[saved + 1] == f"  bridged: {url} (at_least_once, node web-1)"
+        assert not any(
+            "bridged:" in line for line in lines[: lines.index("shop.saved")]
+        )
+    else:
+        nodes = dict(
+            line.strip().split("((", 1) for line in out.splitlines() if "((" in line
+        )
+        saved_id = next(i for i, label in nodes.items() if '"shop.saved"' in label)
+        local_id = next(i for i, label in nodes.items() if '"shop.local"' in label)
+        assert f'    {saved_id}b0{{{{"{url} (at_least_once, node web-1)"}}}}' in out
+        assert f"    {saved_id} -. bridged .-> {saved_id}b0" in out
+        assert f"{local_id} -. bridged" not in out
