@@ -3,7 +3,7 @@ how receivers run concurrently.
 
 :func:`call_each` is the only place a receiver is called from synchronous code
 (``send``, ``send_robust``, inline and worker-thread receivers of ``asend``,
-SQLAlchemy's greenlet), :meth:`Delivery.acall` the only place one is awaited, and
+SQLAlchemy's greenlet), :func:`acall` the only place one is awaited, and
 :func:`failed` the only rule for a failure: raised as it was raised, or, in a robust
 send, logged and returned. A :class:`Delivery` carries a send that may run
 receivers concurrently (``asend``, and ``send`` with async receivers).
@@ -43,7 +43,15 @@ if sys.version_info < (3, 11):  # pragma: no cover
 if TYPE_CHECKING:
     from ._signal import Signal
 
-__all__ = ["Delivery", "call_each", "failed", "log_failure", "merge_contexts"]
+__all__ = [
+    "Delivery",
+    "acall",
+    "arun",
+    "call_each",
+    "failed",
+    "log_failure",
+    "merge_contexts",
+]
 
 logger = logging.getLogger("asignal")
 
@@ -165,6 +173,62 @@ def call_each(
     return results
 
 
+async def acall(
+    signal: Signal,
+    receiver: Callable[..., Any],
+    kwargs: dict[str, Any],
+    robust: bool,
+    method: str,
+) -> Any:
+    """Await one async receiver with *kwargs* (called as :func:`call_each` calls):
+    its result, or, robust, its failure (:func:`failed`)."""
+    try:
+        if len(kwargs) > 2:
+            return await receiver(**kwargs)
+        return await receiver(signal=signal, sender=kwargs["sender"])
+    except Exception as exc:
+        if not robust:
+            raise
+        return failed(signal, receiver, exc, method)
+
+
+async def arun(
+    signal: Signal,
+    plan: Plan,
+    kwargs: dict[str, Any],
+    method: str,
+    robust: bool,
+    timeout: float | None,
+) -> Results:
+    """``asend``/``asend_robust``: every live receiver of *plan*, at once (see
+    :meth:`Delivery.run`)."""
+    if plan.single_async and not (robust and timeout is not None):
+        # One coroutine, awaited in this task: a task group would cost more than
+        # the whole send and change nothing observable (the receiver's context
+        # changes land in the caller's context directly, as merging would).
+        receiver = plan.derefs[0]()
+        if receiver is None:
+            return []
+        if timeout is None:
+            result = await acall(signal, receiver, kwargs, robust, method)
+        else:
+            with anyio.fail_after(timeout):
+                result = await acall(signal, receiver, kwargs, robust, method)
+        if robust:  # the caller's cancellation is never swallowed (see run)
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        return [(receiver, result)]
+    calls = plan.live()
+    if not calls:
+        return []
+    base = copy_context()
+    contexts: list[Context | None] = []
+    try:
+        delivery = Delivery(signal, plan, kwargs, method, robust, timeout)
+        return await delivery.run(calls, base, contexts)
+    finally:
+        merge_contexts(base, contexts)
+
+
 class Delivery:
     """One send in progress: the receivers' keyword arguments, built once, and the
     rules that apply to every receiver of the send.
@@ -175,16 +239,7 @@ class Delivery:
     :ivar timeout: seconds for the whole send (``asend`` only).
     """
 
-    __slots__ = (
-        "kwargs",
-        "method",
-        "payload",
-        "plan",
-        "robust",
-        "sender",
-        "signal",
-        "timeout",
-    )
+    __slots__ = ("kwargs", "method", "plan", "robust", "signal", "timeout")
 
     def __init__(
         self,
@@ -198,8 +253,6 @@ class Delivery:
         self.signal = signal
         self.plan = plan
         self.kwargs = kwargs
-        self.sender = kwargs["sender"]
-        self.payload = len(kwargs) > 2  # see call_each
         self.method = method
         self.robust = robust
         self.timeout = timeout
@@ -212,46 +265,7 @@ class Delivery:
         results = call_each(self.signal, derefs, self.kwargs, self.robust, self.method)
         return results[0][1]
 
-    async def acall(self, receiver: Callable[..., Any]) -> Any:
-        """Await one async receiver: its result (robust: or its failure)."""
-        try:
-            if self.payload:
-                return await receiver(**self.kwargs)
-            return await receiver(signal=self.signal, sender=self.sender)
-        except Exception as exc:
-            if not self.robust:
-                raise
-            return failed(self.signal, receiver, exc, self.method)
-
     # -- the sends ---------------------------------------------------------------
-
-    async def arun(self) -> Results:
-        """``asend``/``asend_robust``: every live receiver of the plan, at once."""
-        plan = self.plan
-        if plan.single_async and not (self.robust and self.timeout is not None):
-            # One coroutine, awaited in this task: a task group would cost more than
-            # the whole send and change nothing observable (the receiver's context
-            # changes land in the caller's context directly, as merging would).
-            receiver = plan.steps[0][0]()
-            if receiver is None:
-                return []
-            if self.timeout is None:
-                result = await self.acall(receiver)
-            else:
-                with anyio.fail_after(self.timeout):
-                    result = await self.acall(receiver)
-            if self.robust:  # the caller's cancellation is never swallowed (see run)
-                await anyio.lowlevel.checkpoint_if_cancelled()
-            return [(receiver, result)]
-        calls = plan.live()
-        if not calls:
-            return []
-        base = copy_context()
-        contexts: list[Context | None] = []
-        try:
-            return await self.run(calls, base, contexts)
-        finally:
-            merge_contexts(base, contexts)
 
     def run_blocking(self) -> Results:
         """``send``/``send_robust`` with async receivers: sync receivers in this
@@ -308,6 +322,12 @@ class Delivery:
         Every receiver runs in a copy of *base*; the contexts they end with are put
         in *contexts* (in call order) for the caller to merge, even when this raises.
         """
+        signal, kwargs, robust, method = (
+            self.signal,
+            self.kwargs,
+            self.robust,
+            self.method,
+        )
         count = len(calls)
         results: list[Any] = [None] * count
         contexts.extend([None] * count)
@@ -333,7 +353,7 @@ class Delivery:
                 )
                 return
             try:
-                results[index] = await self.acall(receiver)
+                results[index] = await acall(signal, receiver, kwargs, robust, method)
             finally:
                 # A task may run in a copy of the context it was given (trio).
                 contexts[index] = copy_context()
@@ -371,7 +391,7 @@ class Delivery:
                                     run_task(index, receiver, mode), context=ctx
                                 )
                             else:
-                                coro = self.acall(receiver)
+                                coro = acall(signal, receiver, kwargs, robust, method)
                                 try:
                                     yielded = ctx.run(coro.send, None)
                                 except StopIteration as stop:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ._blocking import runs_event_loop
-from ._dispatch import Delivery, Results, call_each
+from ._dispatch import Results, arun, call_each
 from ._signal import Signal, check_send
 from ._state import hooks
 
@@ -61,4 +61,4 @@ async def asend_robust_only(
     plan = signal.prepare(sender, kwargs, "asend_robust")
     if plan is None:
         return []
-    return await Delivery(signal, plan.only(keep), kwargs, "asend_robust", True).arun()
+    return await arun(signal, plan.only(keep), kwargs, "asend_robust", True, None)

@@ -16,7 +16,7 @@ import anyio
 import anyio.lowlevel
 
 from ._connection import Connection, ReceiverInfo, entry_key, make_connection
-from ._dispatch import Delivery, Results, call_each
+from ._dispatch import Delivery, Results, arun, call_each
 from ._hooks import intercept
 from ._receivers import check_receiver
 from ._routing import Connections, Plan, call_order
@@ -389,7 +389,7 @@ class Signal:
         plan = self.prepare(sender, named, "asend")
         if plan is None:
             return []
-        return await Delivery(self, plan, named, "asend", False, timeout).arun()
+        return await arun(self, plan, named, "asend", False, timeout)
 
     async def asend_robust(
         self,
@@ -407,7 +407,7 @@ class Signal:
         plan = self.prepare(sender, named, "asend_robust")
         if plan is None:
             return []
-        return await Delivery(self, plan, named, "asend_robust", True, timeout).arun()
+        return await arun(self, plan, named, "asend_robust", True, timeout)
 
 
 def _pop_sender(named: dict[str, Any], method: str) -> object:
