@@ -184,8 +184,15 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
 # Profile notes for targets that may be unmet, shown only when unmet. They describe
 # the revision profiled (cProfile / tracemalloc by line, Python 3.11).
 NOTES = {
-    "S1": "See S3: the same per-receiver costs, plus one send's fixed cost.",
-    "S2": "See S3: the same per-receiver costs, plus one send's fixed cost.",
+    "S1": "One send's fixed cost: every send method goes through one prelude"
+    " (`Signal.prepare`: the sender, reserved names, `providing_args`, the testing"
+    " hooks, the plan) and one call loop (`call_each`), a function call each; the"
+    " core before issue 11 inlined both into `send()` and was about x1.5 faster"
+    " at one receiver without payload (see the table against the baseline), at"
+    " the price of the copies issue 11 removed. Would get there: inline them"
+    " again; not taken. Per receiver: see S3.",
+    "S2": "See S1 (a send's fixed cost) and S3 (per receiver).",
+    "S4 ≤": "See S1: one receiver is called, so the fixed cost is most of it.",
     "S3": "Behind pyee by a few percent (5 to 7% in runs with no-op receivers;"
     " 2 to 17% across runs with the earlier counting ones). Per receiver,"
     " the floor is one call; the contract floor adds the keyword call shape and"
@@ -240,14 +247,11 @@ NOTES = {
     " (clients, pools, locks made on first use) would then stop working across the"
     " threads of a threaded server; one kept loop serves every thread. Code that"
     " has a loop uses `asend()`.",
-    "S2p": "Most of the gap is the keyword dict built per receiver: b69e28b calls"
-    " each receiver as `r(signal=..., sender=..., **named)`, which merges the"
-    " payload into a new dict on every call. Measured by hand (b69e28b, Python"
-    " 3.11): calling per receiver that way costs x1.24 (10 receivers) and x1.30"
-    " (100) the contract floor, while asignal's own loop (weak dereference,"
-    " coroutine check, result pairs) with the dict built once per send costs"
-    " x1.02-1.03. Would get there: build the dict once per send and call"
-    " `r(**kw)` (issue 11).",
+    "S2p": "The receivers' keyword dict is built once per send (it was built per"
+    " receiver before issue 11: x1.48 and x1.58 then). What is left is the fixed"
+    " cost of S1, which weighs most at 10 receivers, and, per receiver, the weak"
+    " reference's dereference and the test that refuses a returned coroutine."
+    " Would get there: see S1.",
     "S3p": "See S2p.",
     "M1 ≤": "tracemalloc by line: a weakly held receiver's connection is itself a"
     " `weakref.ref` subclass with three slots (104 B) and, for a function, its own"
