@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import logging
 import time
@@ -17,6 +18,50 @@ from ._transport import Message, OnReconnect, TransportOptions
 __all__ = ["StreamChannel"]
 
 logger = logging.getLogger("asignal")
+
+
+#: Field holding the publishing node's id next to ``data``: the read script uses it
+#: to acknowledge the node's own entries inside Redis instead of sending them back.
+ORIGIN_FIELD = "origin"
+
+#: New entries for group and consumer ARGV[1] (at most ARGV[2]) from the streams
+#: KEYS, without blocking. Entries whose origin field is ARGV[1] (the node's own
+#: events: their receivers ran when they were sent) are acknowledged here; the reply
+#: is {own count, {stream, {entry...}}...} with the others.
+_SKIM = """
+local streams = {'XREADGROUP', 'GROUP', ARGV[1], ARGV[1], 'COUNT', ARGV[2], 'STREAMS'}
+for i = 1, #KEYS do streams[#streams + 1] = KEYS[i] end
+for _ = 1, #KEYS do streams[#streams + 1] = '>' end
+local reply = redis.call(unpack(streams))
+local own = 0
+local found = {}
+if not reply then return {0, found} end
+for _, stream in ipairs(reply) do
+  local theirs = {}
+  local mine = {}
+  for _, entry in ipairs(stream[2]) do
+    local fields = entry[2] or {}
+    local is_own = false
+    for i = 1, #fields, 2 do
+      if fields[i] == 'origin' then is_own = fields[i + 1] == ARGV[1] end
+    end
+    if is_own then mine[#mine + 1] = entry[1] else theirs[#theirs + 1] = entry end
+  end
+  if #mine > 0 then
+    redis.call('XACK', stream[1], ARGV[1], unpack(mine))
+    own = own + #mine
+  end
+  if #theirs > 0 then found[#found + 1] = {stream[1], theirs} end
+end
+return {own, found}
+"""
+
+_SKIM_SHA = hashlib.sha1(_SKIM.encode()).hexdigest()
+
+
+def _pairs(fields: Any) -> dict[bytes, bytes]:
+    """An entry's fields from a script's flat reply."""
+    return dict(zip(fields[::2], fields[1::2], strict=True))
 
 
 class StreamChannel(RedisChannel):
@@ -45,6 +90,9 @@ class StreamChannel(RedisChannel):
         self._next_lag = 0.0
         #: The node's own entries, acknowledged with the next read.
         self._own_acks: dict[str, list[str]] = {}
+        #: Whether the read script runs here (a server refusing scripts: plain
+        #: reads, the node's own entries sent back and acknowledged next time).
+        self._skimming = True
 
     async def create_groups(self, start: str) -> None:
         from redis.exceptions import ResponseError
@@ -62,7 +110,7 @@ class StreamChannel(RedisChannel):
         try:
             entry_id: bytes = await self.client.xadd(
                 self.key(subject),
-                {"data": data},
+                {"data": data, ORIGIN_FIELD: self.node_id},
                 maxlen=self.options.max_length,
                 approximate=True,
             )
@@ -105,6 +153,10 @@ class StreamChannel(RedisChannel):
             due.append((key, entry_id))
         if due:
             return await self._claim(due)
+        if self._skimming:
+            read_any, found = await self._skim_new(max_messages)
+            if read_any:
+                return found
         block = BLOCK_MS
         if self._retries:
             block = max(1, min(block, int((self._retries[0][0] - now) * 1000)))
@@ -125,6 +177,47 @@ class StreamChannel(RedisChannel):
             for entry_id, fields in entries:
                 found.append(self._message(key, entry_id.decode(), fields, 1))
         return found
+
+    async def _skim_new(self, max_messages: int) -> tuple[bool, list[Message]]:
+        """New entries without blocking, the node's own acknowledged in Redis, not
+        sent here (a publishing node reads back nothing it publishes); and whether
+        any entry was read at all (if not, a blocking read waits for the next)."""
+        from redis.exceptions import NoScriptError, ResponseError
+
+        keys = list(self.keys)
+        try:
+            try:
+                replies = await self._run_skim(keys, max_messages)
+            except NoScriptError:
+                # Redis restarted or flushed its scripts: load it once more.
+                await self.client.script_load(_SKIM)
+                replies = await self._run_skim(keys, max_messages)
+        except ResponseError as exc:
+            if "NOGROUP" in str(exc):
+                raise
+            logger.warning(
+                "Redis at %s refused the bridge's read script (%s): node %r reads "
+                "with plain XREADGROUP from now on",
+                self.display_url,
+                exc,
+                self.node_id,
+            )
+            self._skimming = False
+            return False, []
+        own, streams = replies[-1]
+        found: list[Message] = []
+        for key, entries in streams:
+            key = key.decode()
+            for entry_id, fields in entries:
+                found.append(self._message(key, entry_id.decode(), _pairs(fields), 1))
+        return bool(own or found), found
+
+    async def _run_skim(self, keys: list[str], max_messages: int) -> list[Any]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            self._queue_acks(pipe)
+            pipe.evalsha(_SKIM_SHA, len(keys), *keys, self.node_id, max_messages)
+            replies: list[Any] = await pipe.execute()
+        return replies
 
     def _message(
         self, key: str, entry_id: str, fields: dict[bytes, bytes] | None, count: int
@@ -280,6 +373,29 @@ class StreamChannel(RedisChannel):
         except redis_errors() as exc:
             raise self.failed("acknowledging", exc) from exc
         self._held.discard((key, entry_id))
+
+    async def ack_many(self, messages: Sequence[Message]) -> None:
+        by_key: dict[str, list[str]] = {}
+        for message in messages:
+            key, entry_id = message.handle
+            by_key.setdefault(key, []).append(entry_id)
+        try:
+            if len(by_key) == 1:
+                [(key, ids)] = by_key.items()
+                await self.client.xack(key, self.node_id, *ids)
+            else:
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for key, ids in by_key.items():
+                        pipe.xack(key, self.node_id, *ids)
+                    await pipe.execute()
+        except redis_errors() as exc:
+            raise self.failed("acknowledging", exc) from exc
+        finally:
+            # Acknowledged, or left pending and held by nothing any more: the sweep
+            # claims those after claim_idle.
+            for key, ids in by_key.items():
+                for entry_id in ids:
+                    self._held.discard((key, entry_id))
 
     async def ack_own(self, messages: Sequence[Message]) -> None:
         # Sent with the next XREADGROUP, in one pipeline (see flush_acks).
