@@ -13,8 +13,9 @@ consumes, in the same run:
   p99 of receipt time minus send time.
 
 The raw loop does what the bridge does per event: JSON-encode an envelope, publish,
-read in batches (``XREADGROUP COUNT 100``), JSON-decode, call a receiver, ``XACK``
-each entry. Keys go under a prefix of the run's own and are deleted afterwards.
+read in batches (``XREADGROUP COUNT 100``), JSON-decode, await a receiver, and
+acknowledge the batch with one ``XACK`` once its receivers ran (as the bridge
+does). Keys go under a prefix of the run's own and are deleted afterwards.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ async def consume_raw(
     key = f"{prefix}:bench.event"
     received: list[tuple[float, float]] = []
 
-    def receiver(event: dict[str, Any]) -> None:
+    async def receiver(event: dict[str, Any]) -> None:
         received.append((time.time(), event["kwargs"]["sent"]))
 
     if delivery == "at_least_once":
@@ -91,9 +92,10 @@ async def consume_raw(
                 "consumer", "consumer", {key: ">"}, count=100, block=1000
             )
             for _, entries in response or ():
-                for entry_id, fields in entries:
-                    receiver(json.loads(fields[b"data"]))
-                    await client.xack(key, "consumer", entry_id)
+                for _, fields in entries:
+                    await receiver(json.loads(fields[b"data"]))
+                # Like the bridge: one XACK for a batch whose receivers all ran.
+                await client.xack(key, "consumer", *(entry_id for entry_id, _ in entries))
     else:
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe(key)
@@ -101,7 +103,7 @@ async def consume_raw(
         while len(received) < total:
             message = await pubsub.get_message(timeout=1.0)
             if message is not None:
-                receiver(json.loads(message["data"]))
+                await receiver(json.loads(message["data"]))
         await pubsub.aclose()
     await client.aclose()
     Path(out).write_text(json.dumps(received))

@@ -58,6 +58,36 @@ return {own, found}
 
 _SKIM_SHA = hashlib.sha1(_SKIM.encode()).hexdigest()
 
+#: XADD the event (KEYS[1]; ARGV: node id, approximate MAXLEN, data) with its
+#: origin field; if it is the very next entry for the node's own group (the group
+#: has read everything before it), read and acknowledge it for that group right
+#: away, so the node's blocked read is not woken to be sent its own event. The
+#: reply is the entry id.
+_PUBLISH = """
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local before = '0-0'
+if last[1] then before = last[1][1] end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*',
+                      'data', ARGV[3], 'origin', ARGV[1])
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+for _, group in ipairs(groups) do
+  local name, delivered
+  for i = 1, #group, 2 do
+    if group[i] == 'name' then name = group[i + 1] end
+    if group[i] == 'last-delivered-id' then delivered = group[i + 1] end
+  end
+  if name == ARGV[1] and delivered == before then
+    local read = redis.call('XREADGROUP', 'GROUP', name, name, 'COUNT', 1,
+                            'STREAMS', KEYS[1], '>')
+    if read and read[1][2][1] then
+      redis.call('XACK', KEYS[1], name, read[1][2][1][1])
+    end
+  end
+end
+return id
+"""
+_PUBLISH_SHA = hashlib.sha1(_PUBLISH.encode()).hexdigest()
+
 
 def _pairs(fields: Any) -> dict[bytes, bytes]:
     """An entry's fields from a script's flat reply."""
@@ -90,9 +120,14 @@ class StreamChannel(RedisChannel):
         self._next_lag = 0.0
         #: The node's own entries, acknowledged with the next read.
         self._own_acks: dict[str, list[str]] = {}
-        #: Whether the read script runs here (a server refusing scripts: plain
-        #: reads, the node's own entries sent back and acknowledged next time).
-        self._skimming = True
+        #: Whether Redis runs the bridge's scripts (see _PUBLISH and _SKIM); if it
+        #: refuses them, plain XADD and XREADGROUP.
+        self._scripting = True
+        #: Whether the last read filled its batch (more may be waiting): then the
+        #: script reads, else a blocking read waits for the next entry (woken by
+        #: the node's own publishes too: one round trip, and its own entries come
+        #: back and are acknowledged with the next read).
+        self._backlog = True
 
     async def create_groups(self, start: str) -> None:
         from redis.exceptions import ResponseError
@@ -107,9 +142,25 @@ class StreamChannel(RedisChannel):
                 raise self.failed("creating consumer groups", exc) from exc
 
     async def publish(self, subject: str, data: bytes) -> str:
+        from redis.exceptions import NoScriptError, ResponseError
+
+        key = self.key(subject)
         try:
-            entry_id: bytes = await self.client.xadd(
-                self.key(subject),
+            if self._scripting:
+                args = (self.node_id, self.options.max_length, data)
+                try:
+                    try:
+                        entry_id: bytes = await self.client.evalsha(
+                            _PUBLISH_SHA, 1, key, *args
+                        )
+                    except NoScriptError:
+                        await self.client.script_load(_PUBLISH)
+                        entry_id = await self.client.evalsha(_PUBLISH_SHA, 1, key, *args)
+                    return entry_id.decode()
+                except ResponseError as exc:
+                    self._refused_scripts(exc)
+            entry_id = await self.client.xadd(
+                key,
                 {"data": data, ORIGIN_FIELD: self.node_id},
                 maxlen=self.options.max_length,
                 approximate=True,
@@ -117,6 +168,17 @@ class StreamChannel(RedisChannel):
         except redis_errors() as exc:
             raise self.failed(f"publishing to {subject!r}", exc) from exc
         return entry_id.decode()
+
+    def _refused_scripts(self, exc: Exception) -> None:
+        logger.warning(
+            "Redis at %s refused the bridge's scripts (%s): node %r publishes with "
+            "XADD and reads with XREADGROUP from now on, and so reads back its own "
+            "events",
+            self.display_url,
+            exc,
+            self.node_id,
+        )
+        self._scripting = False
 
     async def fetch(self, max_messages: int) -> list[Message]:
         from redis.exceptions import ResponseError
@@ -153,9 +215,10 @@ class StreamChannel(RedisChannel):
             due.append((key, entry_id))
         if due:
             return await self._claim(due)
-        if self._skimming:
-            read_any, found = await self._skim_new(max_messages)
-            if read_any:
+        if self._scripting and self._backlog:
+            read, found = await self._skim_new(max_messages)
+            self._backlog = read >= max_messages
+            if read:
                 return found
         block = BLOCK_MS
         if self._retries:
@@ -176,12 +239,13 @@ class StreamChannel(RedisChannel):
             key = key.decode()
             for entry_id, fields in entries:
                 found.append(self._message(key, entry_id.decode(), fields, 1))
+        self._backlog = len(found) >= max_messages
         return found
 
-    async def _skim_new(self, max_messages: int) -> tuple[bool, list[Message]]:
-        """New entries without blocking, the node's own acknowledged in Redis, not
-        sent here (a publishing node reads back nothing it publishes); and whether
-        any entry was read at all (if not, a blocking read waits for the next)."""
+    async def _skim_new(self, max_messages: int) -> tuple[int, list[Message]]:
+        """New entries without blocking, the node's own acknowledged in Redis and
+        not sent here (a node catching up reads back nothing it published); and how
+        many entries were read in all."""
         from redis.exceptions import NoScriptError, ResponseError
 
         keys = list(self.keys)
@@ -195,22 +259,15 @@ class StreamChannel(RedisChannel):
         except ResponseError as exc:
             if "NOGROUP" in str(exc):
                 raise
-            logger.warning(
-                "Redis at %s refused the bridge's read script (%s): node %r reads "
-                "with plain XREADGROUP from now on",
-                self.display_url,
-                exc,
-                self.node_id,
-            )
-            self._skimming = False
-            return False, []
+            self._refused_scripts(exc)
+            return 0, []
         own, streams = replies[-1]
         found: list[Message] = []
         for key, entries in streams:
             key = key.decode()
             for entry_id, fields in entries:
                 found.append(self._message(key, entry_id.decode(), _pairs(fields), 1))
-        return bool(own or found), found
+        return int(own) + len(found), found
 
     async def _run_skim(self, keys: list[str], max_messages: int) -> list[Any]:
         async with self.client.pipeline(transaction=False) as pipe:
