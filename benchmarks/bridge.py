@@ -95,7 +95,9 @@ async def consume_raw(
                 for _, fields in entries:
                     await receiver(json.loads(fields[b"data"]))
                 # Like the bridge: one XACK for a batch whose receivers all ran.
-                await client.xack(key, "consumer", *(entry_id for entry_id, _ in entries))
+                await client.xack(
+                    key, "consumer", *(entry_id for entry_id, _ in entries)
+                )
     else:
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe(key)

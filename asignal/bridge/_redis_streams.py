@@ -155,7 +155,9 @@ class StreamChannel(RedisChannel):
                         )
                     except NoScriptError:
                         await self.client.script_load(_PUBLISH)
-                        entry_id = await self.client.evalsha(_PUBLISH_SHA, 1, key, *args)
+                        entry_id = await self.client.evalsha(
+                            _PUBLISH_SHA, 1, key, *args
+                        )
                     return entry_id.decode()
                 except ResponseError as exc:
                     self._refused_scripts(exc)
