@@ -218,10 +218,10 @@ class StreamChannel(RedisChannel):
         if due:
             return await self._claim(due)
         if self._scripting and self._backlog:
-            read, found = await self._skim_new(max_messages)
+            read, skimmed = await self._skim_new(max_messages)
             self._backlog = read >= max_messages
             if read:
-                return found
+                return skimmed
         block = BLOCK_MS
         if self._retries:
             block = max(1, min(block, int((self._retries[0][0] - now) * 1000)))
