@@ -1,6 +1,7 @@
 """Bridge throughput and latency against a raw redis-py loop doing the same work.
 
-    python benchmarks/bridge.py [--events 3000] [--paced 300] [--url redis://...]
+    python benchmarks/bridge.py [--events 3000] [--paced 300] [--rounds 3]
+                                [--url redis://...]
 
 For each mode (at least once: Streams; at most once: Pub/Sub) and each side
 (``asignal.bridge`` and a raw redis-py loop), one process publishes and another
@@ -11,6 +12,10 @@ consumes, in the same run:
   to the last receipt;
 * latency: ``--paced`` more, one every 2 ms, each carrying its send time; p50 and
   p99 of receipt time minus send time.
+
+Each round runs both sides back to back (taking turns to go first); the tables give
+the median of the rounds, and the bridge/raw row the median of each round's own
+ratio, since the machine's load drifts between rounds.
 
 The raw loop does what the bridge does per event: JSON-encode an envelope, publish,
 read in batches (``XREADGROUP COUNT 100``), JSON-decode, await a receiver, and
@@ -224,6 +229,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--paced", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--url", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--consume", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -234,20 +240,37 @@ def main() -> None:
         return
     print(
         f"{args.events} events back to back, "
-        f"then {args.paced} paced at {PACE * 1000:.0f} ms\n"
+        f"then {args.paced} paced at {PACE * 1000:.0f} ms; "
+        f"median of {args.rounds} rounds (raw and bridge side by side in each, "
+        "taking turns to go first)\n"
     )
     print("| mode | side | events/s | p50 ms | p99 ms |")
     print("|---|---|---:|---:|---:|")
     for delivery in ("at_least_once", "at_most_once"):
-        rows = {side: run_case(side, delivery, args) for side in ("raw", "bridge")}
-        for side, row in rows.items():
-            print(
-                f"| {delivery} | {side} | {row['rate']:.0f} | {row['p50_ms']:.2f} | "
-                f"{row['p99_ms']:.2f} |"
+        rounds: list[dict[str, dict[str, float]]] = []
+        for n in range(args.rounds):
+            order = ("raw", "bridge") if n % 2 == 0 else ("bridge", "raw")
+            rounds.append({side: run_case(side, delivery, args) for side in order})
+        for side in ("raw", "bridge"):
+            rate, p50, p99 = (
+                statistics.median(r[side][column] for r in rounds)
+                for column in ("rate", "p50_ms", "p99_ms")
             )
-        ratio = rows["bridge"]["rate"] / rows["raw"]["rate"]
-        delta = rows["bridge"]["p50_ms"] - rows["raw"]["p50_ms"]
-        print(f"| {delivery} | bridge/raw | {ratio:.2f}x | {delta:+.2f} | |")
+            print(f"| {delivery} | {side} | {rate:.0f} | {p50:.2f} | {p99:.2f} |")
+        ratios = [r["bridge"]["rate"] / r["raw"]["rate"] for r in rounds]
+        deltas = [r["bridge"]["p50_ms"] - r["raw"]["p50_ms"] for r in rounds]
+        print(
+            f"| {delivery} | bridge/raw | {statistics.median(ratios):.2f}x | "
+            f"{statistics.median(deltas):+.2f} | |"
+        )
+        print(
+            f"<!-- {delivery} per round: "
+            + ", ".join(
+                f"{ratio:.2f}x {delta:+.2f} ms"
+                for ratio, delta in zip(ratios, deltas, strict=True)
+            )
+            + " -->"
+        )
 
 
 if __name__ == "__main__":
