@@ -67,9 +67,11 @@ _PUBLISH = """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local before = '0-0'
 if last[1] then before = last[1][1] end
+local found, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*',
                       'data', ARGV[3], 'origin', ARGV[1])
-local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+-- Added: from here on nothing may fail the script (the caller would publish again).
+if not found then return id end
 for _, group in ipairs(groups) do
   local name, delivered
   for i = 1, #group, 2 do
@@ -77,16 +79,24 @@ for _, group in ipairs(groups) do
     if group[i] == 'last-delivered-id' then delivered = group[i + 1] end
   end
   if name == ARGV[1] and delivered == before then
-    local read = redis.call('XREADGROUP', 'GROUP', name, name, 'COUNT', 1,
-                            'STREAMS', KEYS[1], '>')
-    if read and read[1][2][1] then
-      redis.call('XACK', KEYS[1], name, read[1][2][1][1])
+    local read, entries = pcall(redis.call, 'XREADGROUP', 'GROUP', name, name,
+                                'COUNT', 1, 'STREAMS', KEYS[1], '>')
+    if read and entries and entries[1][2][1] then
+      pcall(redis.call, 'XACK', KEYS[1], name, entries[1][2][1][1])
     end
   end
 end
 return id
 """
 _PUBLISH_SHA = hashlib.sha1(_PUBLISH.encode()).hexdigest()
+
+
+def _refusing_scripts(exc: Exception) -> bool:
+    """Whether Redis refused to run a script at all (ACL, or scripting renamed
+    away), rather than a command inside it failing."""
+    from redis.exceptions import NoPermissionError
+
+    return isinstance(exc, NoPermissionError) or "unknown command" in str(exc).lower()
 
 
 def _pairs(fields: Any) -> dict[bytes, bytes]:
@@ -145,12 +155,13 @@ class StreamChannel(RedisChannel):
         from redis.exceptions import NoScriptError, ResponseError
 
         key = self.key(subject)
+        entry_id: bytes
         try:
             if self._scripting:
                 args = (self.node_id, self.options.max_length, data)
                 try:
                     try:
-                        entry_id: bytes = await self.client.evalsha(
+                        entry_id = await self.client.evalsha(
                             _PUBLISH_SHA, 1, key, *args
                         )
                     except NoScriptError:
@@ -160,6 +171,9 @@ class StreamChannel(RedisChannel):
                         )
                     return entry_id.decode()
                 except ResponseError as exc:
+                    # Nothing was added: the script fails only before XADD.
+                    if not _refusing_scripts(exc):
+                        raise
                     self._refused_scripts(exc)
             entry_id = await self.client.xadd(
                 key,
@@ -167,7 +181,7 @@ class StreamChannel(RedisChannel):
                 maxlen=self.options.max_length,
                 approximate=True,
             )
-        except redis_errors() as exc:
+        except (*redis_errors(), ResponseError) as exc:
             raise self.failed(f"publishing to {subject!r}", exc) from exc
         return entry_id.decode()
 
@@ -259,8 +273,8 @@ class StreamChannel(RedisChannel):
                 await self.client.script_load(_SKIM)
                 replies = await self._run_skim(keys, max_messages)
         except ResponseError as exc:
-            if "NOGROUP" in str(exc):
-                raise
+            if not _refusing_scripts(exc):
+                raise  # NOGROUP and the others: fetch() handles them
             self._refused_scripts(exc)
             return 0, []
         own, streams = replies[-1]
