@@ -155,6 +155,7 @@ class StreamChannel(RedisChannel):
         from redis.exceptions import NoScriptError, ResponseError
 
         key = self.key(subject)
+        refused: tuple[type[BaseException], ...] = (*redis_errors(), ResponseError)
         entry_id: bytes
         try:
             if self._scripting:
@@ -181,7 +182,7 @@ class StreamChannel(RedisChannel):
                 maxlen=self.options.max_length,
                 approximate=True,
             )
-        except (*redis_errors(), ResponseError) as exc:
+        except refused as exc:
             raise self.failed(f"publishing to {subject!r}", exc) from exc
         return entry_id.decode()
 
