@@ -1,6 +1,7 @@
 """Bridge throughput and latency against a raw redis-py loop doing the same work.
 
-    python benchmarks/bridge.py [--events 3000] [--paced 300] [--url redis://...]
+    python benchmarks/bridge.py [--events 3000] [--paced 300] [--rounds 3]
+                                [--url redis://...]
 
 For each mode (at least once: Streams; at most once: Pub/Sub) and each side
 (``asignal.bridge`` and a raw redis-py loop), one process publishes and another
@@ -12,9 +13,14 @@ consumes, in the same run:
 * latency: ``--paced`` more, one every 2 ms, each carrying its send time; p50 and
   p99 of receipt time minus send time.
 
+Each round runs both sides back to back (taking turns to go first); the tables give
+the median of the rounds, and the bridge/raw row the median of each round's own
+ratio, since the machine's load drifts between rounds.
+
 The raw loop does what the bridge does per event: JSON-encode an envelope, publish,
-read in batches (``XREADGROUP COUNT 100``), JSON-decode, call a receiver, ``XACK``
-each entry. Keys go under a prefix of the run's own and are deleted afterwards.
+read in batches (``XREADGROUP COUNT 100``), JSON-decode, await a receiver, and
+acknowledge the batch with one ``XACK`` once its receivers ran (as the bridge
+does). Keys go under a prefix of the run's own and are deleted afterwards.
 """
 
 from __future__ import annotations
@@ -80,7 +86,7 @@ async def consume_raw(
     key = f"{prefix}:bench.event"
     received: list[tuple[float, float]] = []
 
-    def receiver(event: dict[str, Any]) -> None:
+    async def receiver(event: dict[str, Any]) -> None:
         received.append((time.time(), event["kwargs"]["sent"]))
 
     if delivery == "at_least_once":
@@ -91,9 +97,12 @@ async def consume_raw(
                 "consumer", "consumer", {key: ">"}, count=100, block=1000
             )
             for _, entries in response or ():
-                for entry_id, fields in entries:
-                    receiver(json.loads(fields[b"data"]))
-                    await client.xack(key, "consumer", entry_id)
+                for _, fields in entries:
+                    await receiver(json.loads(fields[b"data"]))
+                # Like the bridge: one XACK for a batch whose receivers all ran.
+                await client.xack(
+                    key, "consumer", *(entry_id for entry_id, _ in entries)
+                )
     else:
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe(key)
@@ -101,7 +110,7 @@ async def consume_raw(
         while len(received) < total:
             message = await pubsub.get_message(timeout=1.0)
             if message is not None:
-                receiver(json.loads(message["data"]))
+                await receiver(json.loads(message["data"]))
         await pubsub.aclose()
     await client.aclose()
     Path(out).write_text(json.dumps(received))
@@ -220,6 +229,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--paced", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--url", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--consume", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -230,20 +240,37 @@ def main() -> None:
         return
     print(
         f"{args.events} events back to back, "
-        f"then {args.paced} paced at {PACE * 1000:.0f} ms\n"
+        f"then {args.paced} paced at {PACE * 1000:.0f} ms; "
+        f"median of {args.rounds} rounds (raw and bridge side by side in each, "
+        "taking turns to go first)\n"
     )
     print("| mode | side | events/s | p50 ms | p99 ms |")
     print("|---|---|---:|---:|---:|")
     for delivery in ("at_least_once", "at_most_once"):
-        rows = {side: run_case(side, delivery, args) for side in ("raw", "bridge")}
-        for side, row in rows.items():
-            print(
-                f"| {delivery} | {side} | {row['rate']:.0f} | {row['p50_ms']:.2f} | "
-                f"{row['p99_ms']:.2f} |"
+        rounds: list[dict[str, dict[str, float]]] = []
+        for n in range(args.rounds):
+            order = ("raw", "bridge") if n % 2 == 0 else ("bridge", "raw")
+            rounds.append({side: run_case(side, delivery, args) for side in order})
+        for side in ("raw", "bridge"):
+            rate, p50, p99 = (
+                statistics.median(r[side][column] for r in rounds)
+                for column in ("rate", "p50_ms", "p99_ms")
             )
-        ratio = rows["bridge"]["rate"] / rows["raw"]["rate"]
-        delta = rows["bridge"]["p50_ms"] - rows["raw"]["p50_ms"]
-        print(f"| {delivery} | bridge/raw | {ratio:.2f}x | {delta:+.2f} | |")
+            print(f"| {delivery} | {side} | {rate:.0f} | {p50:.2f} | {p99:.2f} |")
+        ratios = [r["bridge"]["rate"] / r["raw"]["rate"] for r in rounds]
+        deltas = [r["bridge"]["p50_ms"] - r["raw"]["p50_ms"] for r in rounds]
+        print(
+            f"| {delivery} | bridge/raw | {statistics.median(ratios):.2f}x | "
+            f"{statistics.median(deltas):+.2f} | |"
+        )
+        print(
+            f"<!-- {delivery} per round: "
+            + ", ".join(
+                f"{ratio:.2f}x {delta:+.2f} ms"
+                for ratio, delta in zip(ratios, deltas, strict=True)
+            )
+            + " -->"
+        )
 
 
 if __name__ == "__main__":

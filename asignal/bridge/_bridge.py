@@ -71,8 +71,8 @@ class BridgeStatistics:
 
     :ivar published: events this node published.
     :ivar delivered: messages read from the broker (redeliveries included).
-    :ivar acknowledged: events settled after every receiver succeeded (or that were
-        this node's own).
+    :ivar acknowledged: events settled after every receiver succeeded (or this
+        node's own events, when they were read back).
     :ivar redelivered: messages read again after a failure or a restart.
     :ivar dead_lettered: messages refused or given up on.
     :ivar receiver_errors: receiver runs that raised.

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 
 from asignal import Signal
 
@@ -126,6 +127,13 @@ class Consumer:
     #: Set when an event is settled, for a reader waiting for room.
     _room: anyio.Event = field(default_factory=anyio.Event)
 
+    @property
+    def _ack_batch(self) -> int:
+        # A quarter of what can be held: the reader (waiting for half a batch of
+        # room) fetches again while the lane goes on with the rest.
+        settings = self.settings
+        return max(1, min(settings.batch_size, settings.max_in_flight) // 4)
+
     def stop(self) -> None:
         """Stop reading; events already read are still handled (see :meth:`run`)."""
         self._read_scope.cancel()
@@ -199,6 +207,10 @@ class Consumer:
                     self._enqueue(message, parsed, lanes)
             if own:
                 await self._settle_own(own)
+            if len(own) < len(messages):
+                # Let the lanes begin on what was read before the next read goes
+                # out (a lone event waits for one round trip less).
+                await anyio.lowlevel.checkpoint()
 
     async def _settle_own(self, own: list[Message]) -> None:
         """Acknowledge this node's own events, in one go: their receivers ran here
@@ -231,12 +243,19 @@ class Consumer:
         lanes.start_soon(self._run_lane, lane)
 
     async def _run_lane(self, lane: _Lane) -> None:
+        """Handle the lane's events in order. Events whose receivers all succeeded
+        are acknowledged together (one round trip) when the lane runs dry or
+        ``ack_batch`` of them are waiting; until then they count as in flight."""
         queue = self._lanes[lane]
+        done: list[Message] = []
         try:
             while queue:
-                message, parsed = queue[0]
+                message, parsed = queue.popleft()
+                settled = True
                 try:
-                    await self._handle(message, parsed)
+                    if await self._handle(message, parsed):
+                        done.append(message)
+                        settled = False
                 except TransportError as exc:
                     # Unsettled: at least once, the broker delivers it again.
                     logger.error(
@@ -246,13 +265,40 @@ class Consumer:
                         exc,
                     )
                 finally:
-                    queue.popleft()
-                    self.counters.in_flight -= 1
-                    self._room.set()
-                    if not self.counters.in_flight:
-                        self._idle.set()
+                    if settled:
+                        self._settled(1)
+                if done and (not queue or len(done) >= self._ack_batch):
+                    await self._ack(done)
+                    done = []
         finally:
             del self._lanes[lane]
+            if done:
+                # Cancelled (shutdown_timeout) with acknowledgements due: their
+                # receivers finished, so try once, shielded and briefly.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(1.0):
+                    await self._ack(done)
+
+    def _settled(self, count: int) -> None:
+        self.counters.in_flight -= count
+        self._room.set()
+        if not self.counters.in_flight:
+            self._idle.set()
+
+    async def _ack(self, messages: list[Message]) -> None:
+        try:
+            await self.channel.ack_many(messages)
+        except TransportError as exc:
+            # Left pending: delivered again later (at least once).
+            logger.error(
+                "bridge node %r could not acknowledge %d event(s): %s",
+                self.settings.node_id,
+                len(messages),
+                exc,
+            )
+        else:
+            self.counters.acknowledged += len(messages)
+        finally:
+            self._settled(len(messages))
 
     async def _refuse(self, message: Message, reason: str) -> None:
         logger.error(
@@ -264,11 +310,14 @@ class Consumer:
         await self.channel.dead_letter(message, reason)
         self.counters.dead_lettered += 1
 
-    async def _handle(self, message: Message, parsed: Envelope | str) -> None:
+    async def _handle(self, message: Message, parsed: Envelope | str) -> bool:
+        """Run the event's receivers, or refuse it; whether it is to be
+        acknowledged (every receiver succeeded). Failed, refused and retried events
+        are settled here."""
         settings = self.settings
         if isinstance(parsed, str):
             await self._refuse(message, parsed)
-            return
+            return False
         envelope = parsed
         registration = self.registrations.get(envelope.signal)
         if registration is None or envelope.signal != message.subject:
@@ -277,7 +326,7 @@ class Consumer:
                 f"unknown signal {envelope.signal!r} (not added to this node's "
                 "bridge, or published on another signal's subject)",
             )
-            return
+            return False
         if message.deliveries > settings.max_deliveries:
             await self._refuse(
                 message,
@@ -285,19 +334,19 @@ class Consumer:
                 f"(max_deliveries={settings.max_deliveries}) and receivers kept "
                 "failing",
             )
-            return
+            return False
         try:
             sender = registration.decode_sender(envelope.sender)
         except LookupError as exc:
             await self._refuse(message, str(exc))
-            return
+            return False
         try:
             kwargs = await registration.decode_kwargs(envelope.kwargs)
         except Exception as exc:
             await self._refuse(
                 message, f"the codec of {envelope.signal!r} rejected it: {exc!r}"
             )
-            return
+            return False
         at_least_once = settings.delivery == "at_least_once"
         skip: set[str] = set()
         if at_least_once and message.deliveries > 1:
@@ -331,7 +380,7 @@ class Consumer:
                     f"{message.deliveries} deliveries (max_deliveries="
                     f"{settings.max_deliveries}): {'; '.join(errors)}",
                 )
-                return
+                return False
             await self.channel.record_success(
                 envelope.id, [key for key, error in outcomes if error is None]
             )
@@ -340,9 +389,5 @@ class Consumer:
                 settings.max_retry_delay,
             )
             await self.channel.retry_later(message, delay)
-            return
-        await self._ack(message)
-
-    async def _ack(self, message: Message) -> None:
-        await self.channel.ack(message)
-        self.counters.acknowledged += 1
+            return False
+        return True

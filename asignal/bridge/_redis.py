@@ -10,14 +10,18 @@ Keys, all under the bridge's ``prefix``:
 At least once, each node is a consumer group named by its ``node_id`` on every
 stream (created at the stream's end the first time), with one consumer of the same
 name. New entries are read with ``XREADGROUP ... >`` in batches; an entry stays in
-the node's pending list until ``XACK``. A failed entry is claimed back (``XCLAIM``,
-which counts the delivery) once its back-off has passed; entries pending from an
-earlier run of the node are claimed with ``XAUTOCLAIM`` when the node opens, and
-entries it lost track of (pending, held by nothing) with ``XPENDING ... IDLE`` and
-``XCLAIM`` every ``claim_idle / 2`` seconds. If Redis lost the streams or
-groups (restart without persistence: ``NOGROUP``), the groups are created again from
-the start of the new streams, with back-off, and ``on_reconnect(True, ...)`` says
-events may have been lost.
+the node's pending list until ``XACK``. An entry holds the envelope (``data``) and
+the publishing node's id (``origin``): publishing is a script that adds the entry
+and settles it for the publisher's own group when it is that group's next entry,
+and a node with a backlog reads through a script that acknowledges its own entries
+inside Redis, so a node is not sent back what it published. A failed entry is
+claimed back (``XCLAIM``, which counts the delivery) once its back-off has passed;
+entries pending from an earlier run of the node are claimed with ``XAUTOCLAIM``
+when the node opens, and entries it lost track of (pending, held by nothing) with
+``XPENDING ... IDLE`` and ``XCLAIM`` every ``claim_idle / 2`` seconds. If Redis
+lost the streams or groups (restart without persistence: ``NOGROUP``), the groups
+are created again from the start of the new streams, with back-off, and
+``on_reconnect(True, ...)`` says events may have been lost.
 """
 
 from __future__ import annotations

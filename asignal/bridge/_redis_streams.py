@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import logging
 import time
@@ -17,6 +18,90 @@ from ._transport import Message, OnReconnect, TransportOptions
 __all__ = ["StreamChannel"]
 
 logger = logging.getLogger("asignal")
+
+
+#: Field holding the publishing node's id next to ``data``: the read script uses it
+#: to acknowledge the node's own entries inside Redis instead of sending them back.
+ORIGIN_FIELD = "origin"
+
+#: New entries for group and consumer ARGV[1] (at most ARGV[2]) from the streams
+#: KEYS, without blocking. Entries whose origin field is ARGV[1] (the node's own
+#: events: their receivers ran when they were sent) are acknowledged here; the reply
+#: is {own count, {stream, {entry...}}...} with the others.
+_SKIM = """
+local streams = {'XREADGROUP', 'GROUP', ARGV[1], ARGV[1], 'COUNT', ARGV[2], 'STREAMS'}
+for i = 1, #KEYS do streams[#streams + 1] = KEYS[i] end
+for _ = 1, #KEYS do streams[#streams + 1] = '>' end
+local reply = redis.call(unpack(streams))
+local own = 0
+local found = {}
+if not reply then return {0, found} end
+for _, stream in ipairs(reply) do
+  local theirs = {}
+  local mine = {}
+  for _, entry in ipairs(stream[2]) do
+    local fields = entry[2] or {}
+    local is_own = false
+    for i = 1, #fields, 2 do
+      if fields[i] == 'origin' then is_own = fields[i + 1] == ARGV[1] end
+    end
+    if is_own then mine[#mine + 1] = entry[1] else theirs[#theirs + 1] = entry end
+  end
+  if #mine > 0 then
+    redis.call('XACK', stream[1], ARGV[1], unpack(mine))
+    own = own + #mine
+  end
+  if #theirs > 0 then found[#found + 1] = {stream[1], theirs} end
+end
+return {own, found}
+"""
+
+_SKIM_SHA = hashlib.sha1(_SKIM.encode()).hexdigest()
+
+#: XADD the event (KEYS[1]; ARGV: node id, approximate MAXLEN, data) with its
+#: origin field; if it is the very next entry for the node's own group (the group
+#: has read everything before it), read and acknowledge it for that group right
+#: away, so the node's blocked read is not woken to be sent its own event. The
+#: reply is the entry id.
+_PUBLISH = """
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local before = '0-0'
+if last[1] then before = last[1][1] end
+local found, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*',
+                      'data', ARGV[3], 'origin', ARGV[1])
+-- Added: from here on nothing may fail the script (the caller would publish again).
+if not found then return id end
+for _, group in ipairs(groups) do
+  local name, delivered
+  for i = 1, #group, 2 do
+    if group[i] == 'name' then name = group[i + 1] end
+    if group[i] == 'last-delivered-id' then delivered = group[i + 1] end
+  end
+  if name == ARGV[1] and delivered == before then
+    local read, entries = pcall(redis.call, 'XREADGROUP', 'GROUP', name, name,
+                                'COUNT', 1, 'STREAMS', KEYS[1], '>')
+    if read and entries and entries[1][2][1] then
+      pcall(redis.call, 'XACK', KEYS[1], name, entries[1][2][1][1])
+    end
+  end
+end
+return id
+"""
+_PUBLISH_SHA = hashlib.sha1(_PUBLISH.encode()).hexdigest()
+
+
+def _refusing_scripts(exc: Exception) -> bool:
+    """Whether Redis refused to run a script at all (ACL, or scripting renamed
+    away), rather than a command inside it failing."""
+    from redis.exceptions import NoPermissionError
+
+    return isinstance(exc, NoPermissionError) or "unknown command" in str(exc).lower()
+
+
+def _pairs(fields: Any) -> dict[bytes, bytes]:
+    """An entry's fields from a script's flat reply."""
+    return dict(zip(fields[::2], fields[1::2], strict=True))
 
 
 class StreamChannel(RedisChannel):
@@ -45,6 +130,14 @@ class StreamChannel(RedisChannel):
         self._next_lag = 0.0
         #: The node's own entries, acknowledged with the next read.
         self._own_acks: dict[str, list[str]] = {}
+        #: Whether Redis runs the bridge's scripts (see _PUBLISH and _SKIM); if it
+        #: refuses them, plain XADD and XREADGROUP.
+        self._scripting = True
+        #: Whether the last read filled its batch (more may be waiting): then the
+        #: script reads, else a blocking read waits for the next entry (woken by
+        #: the node's own publishes too: one round trip, and its own entries come
+        #: back and are acknowledged with the next read).
+        self._backlog = True
 
     async def create_groups(self, start: str) -> None:
         from redis.exceptions import ResponseError
@@ -59,16 +152,50 @@ class StreamChannel(RedisChannel):
                 raise self.failed("creating consumer groups", exc) from exc
 
     async def publish(self, subject: str, data: bytes) -> str:
+        from redis.exceptions import NoScriptError, ResponseError
+
+        key = self.key(subject)
+        refused: tuple[type[BaseException], ...] = (*redis_errors(), ResponseError)
+        entry_id: bytes
         try:
-            entry_id: bytes = await self.client.xadd(
-                self.key(subject),
-                {"data": data},
+            if self._scripting:
+                args = (self.node_id, self.options.max_length, data)
+                try:
+                    try:
+                        entry_id = await self.client.evalsha(
+                            _PUBLISH_SHA, 1, key, *args
+                        )
+                    except NoScriptError:
+                        await self.client.script_load(_PUBLISH)
+                        entry_id = await self.client.evalsha(
+                            _PUBLISH_SHA, 1, key, *args
+                        )
+                    return entry_id.decode()
+                except ResponseError as exc:
+                    # Nothing was added: the script fails only before XADD.
+                    if not _refusing_scripts(exc):
+                        raise
+                    self._refused_scripts(exc)
+            entry_id = await self.client.xadd(
+                key,
+                {"data": data, ORIGIN_FIELD: self.node_id},
                 maxlen=self.options.max_length,
                 approximate=True,
             )
-        except redis_errors() as exc:
+        except refused as exc:
             raise self.failed(f"publishing to {subject!r}", exc) from exc
         return entry_id.decode()
+
+    def _refused_scripts(self, exc: Exception) -> None:
+        logger.warning(
+            "Redis at %s refused the bridge's scripts (%s): node %r publishes with "
+            "XADD and reads with XREADGROUP from now on, and so reads back its own "
+            "events",
+            self.display_url,
+            exc,
+            self.node_id,
+        )
+        self._scripting = False
 
     async def fetch(self, max_messages: int) -> list[Message]:
         from redis.exceptions import ResponseError
@@ -105,6 +232,11 @@ class StreamChannel(RedisChannel):
             due.append((key, entry_id))
         if due:
             return await self._claim(due)
+        if self._scripting and self._backlog:
+            read, skimmed = await self._skim_new(max_messages)
+            self._backlog = read >= max_messages
+            if read:
+                return skimmed
         block = BLOCK_MS
         if self._retries:
             block = max(1, min(block, int((self._retries[0][0] - now) * 1000)))
@@ -124,7 +256,42 @@ class StreamChannel(RedisChannel):
             key = key.decode()
             for entry_id, fields in entries:
                 found.append(self._message(key, entry_id.decode(), fields, 1))
+        self._backlog = len(found) >= max_messages
         return found
+
+    async def _skim_new(self, max_messages: int) -> tuple[int, list[Message]]:
+        """New entries without blocking, the node's own acknowledged in Redis and
+        not sent here (a node catching up reads back nothing it published); and how
+        many entries were read in all."""
+        from redis.exceptions import NoScriptError, ResponseError
+
+        keys = list(self.keys)
+        try:
+            try:
+                replies = await self._run_skim(keys, max_messages)
+            except NoScriptError:
+                # Redis restarted or flushed its scripts: load it once more.
+                await self.client.script_load(_SKIM)
+                replies = await self._run_skim(keys, max_messages)
+        except ResponseError as exc:
+            if not _refusing_scripts(exc):
+                raise  # NOGROUP and the others: fetch() handles them
+            self._refused_scripts(exc)
+            return 0, []
+        own, streams = replies[-1]
+        found: list[Message] = []
+        for key, entries in streams:
+            key = key.decode()
+            for entry_id, fields in entries:
+                found.append(self._message(key, entry_id.decode(), _pairs(fields), 1))
+        return int(own) + len(found), found
+
+    async def _run_skim(self, keys: list[str], max_messages: int) -> list[Any]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            self._queue_acks(pipe)
+            pipe.evalsha(_SKIM_SHA, len(keys), *keys, self.node_id, max_messages)
+            replies: list[Any] = await pipe.execute()
+        return replies
 
     def _message(
         self, key: str, entry_id: str, fields: dict[bytes, bytes] | None, count: int
@@ -280,6 +447,29 @@ class StreamChannel(RedisChannel):
         except redis_errors() as exc:
             raise self.failed("acknowledging", exc) from exc
         self._held.discard((key, entry_id))
+
+    async def ack_many(self, messages: Sequence[Message]) -> None:
+        by_key: dict[str, list[str]] = {}
+        for message in messages:
+            key, entry_id = message.handle
+            by_key.setdefault(key, []).append(entry_id)
+        try:
+            if len(by_key) == 1:
+                [(key, ids)] = by_key.items()
+                await self.client.xack(key, self.node_id, *ids)
+            else:
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for key, ids in by_key.items():
+                        pipe.xack(key, self.node_id, *ids)
+                    await pipe.execute()
+        except redis_errors() as exc:
+            raise self.failed("acknowledging", exc) from exc
+        finally:
+            # Acknowledged, or left pending and held by nothing any more: the sweep
+            # claims those after claim_idle.
+            for key, ids in by_key.items():
+                for entry_id in ids:
+                    self._held.discard((key, entry_id))
 
     async def ack_own(self, messages: Sequence[Message]) -> None:
         # Sent with the next XREADGROUP, in one pipeline (see flush_acks).

@@ -84,6 +84,13 @@ class Channel(ABC):
     async def ack(self, message: Message) -> None:
         """The node is done with *message*: never deliver it to this node again."""
 
+    async def ack_many(self, messages: Sequence[Message]) -> None:
+        """:meth:`ack` each of *messages*, in as few round trips as the broker
+        allows. On :class:`TransportError` none, some or all were acknowledged: the
+        others stay pending and are delivered again (at least once)."""
+        for message in messages:
+            await self.ack(message)
+
     async def ack_own(self, messages: Sequence[Message]) -> None:
         """Acknowledge messages that need no handling (the node's own events). A
         transport may defer this to its next :meth:`fetch` (one round trip for

@@ -388,3 +388,105 @@ async def test_entry_lost_track_of_is_claimed_after_claim_idle(
             node.bridge.remove(node.signal)
         await client.aclose()
         await delete_keys(shared_redis, prefix)
+
+
+async def _xack_calls(client: Any) -> int:
+    stats: dict[str, Any] = await client.info("commandstats")
+    return int(stats.get("cmdstat_xack", {}).get("calls", 0))
+
+
+@asyncio_only
+async def test_publishing_node_is_not_sent_its_own_events(shared_redis: str) -> None:
+    """At least once, a node publishing on a stream it reads is not sent its own
+    events back (they are settled for its group when published): it reads nothing,
+    its local receivers ran once at the send, and nothing is left pending."""
+    import redis.asyncio as aioredis
+
+    prefix = f"asignal-test-{uuid.uuid4().hex[:12]}"
+    name = _name()
+    a, b = (
+        Node(
+            Bridge(shared_redis, node_id=n, prefix=prefix, delivery="at_least_once"),
+            name,
+        )
+        for n in "ab"
+    )
+    client: Any = aioredis.Redis.from_url(shared_redis)  # pyright: ignore[reportUnknownMemberType]
+    try:
+        async with a.bridge, b.bridge:
+            for n in range(20):
+                await a.signal.asend(None, n=n)
+            await wait_until(lambda: len(b.delivered) == 20)
+            await anyio.sleep(0.2)
+            assert a.bridge.statistics().delivered == 0
+            assert [s.kwargs["n"] for s in a.seen] == list(range(20))
+            assert not a.delivered
+            pending: Any = await client.xpending(f"{prefix}:{name}", "a")
+            assert pending["pending"] == 0
+    finally:
+        await client.aclose()
+        await delete_keys(shared_redis, prefix)
+
+
+@asyncio_only
+async def test_backlog_acknowledged_in_few_round_trips(own_redis: RedisServer) -> None:
+    """Events a node handles in a row are acknowledged together: a backlog of 50
+    takes a few XACK commands, not one per event, and none is left pending."""
+    import redis.asyncio as aioredis
+
+    name = _name()
+    a = Node(Bridge(own_redis.url, node_id="a", delivery="at_least_once"), name)
+    b = Node(Bridge(own_redis.url, node_id="b", delivery="at_least_once"), name)
+    client: Any = aioredis.Redis.from_url(own_redis.url)  # pyright: ignore[reportUnknownMemberType]
+    try:
+        async with b.bridge:
+            pass  # b's consumer group exists from here on
+        async with a.bridge:
+            for n in range(50):
+                await a.signal.asend(None, n=n)
+            await client.config_resetstat()
+            async with b.bridge:
+                await wait_until(lambda: len(b.delivered) == 50)
+                await anyio.sleep(0.2)
+        assert [s.kwargs["n"] for s in b.delivered] == list(range(50))
+        assert await _xack_calls(client) <= 5
+        pending: Any = await client.xpending(f"asignal:{name}", "b")
+        assert pending["pending"] == 0
+    finally:
+        await client.aclose()
+
+
+@asyncio_only
+async def test_redis_refusing_scripts_still_bridges(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis that refuses scripts (ACL) gets plain XADD and XREADGROUP, with a
+    warning: events still reach the other node, and the publishing node's own
+    events are read back and acknowledged without running its receivers again."""
+    import redis.asyncio as aioredis
+
+    client: Any = aioredis.Redis.from_url(own_redis.url)  # pyright: ignore[reportUnknownMemberType]
+    await client.acl_setuser(
+        "default",
+        enabled=True,
+        nopass=True,
+        commands=["+@all", "-@scripting"],
+        keys=["*"],
+        channels=["*"],
+    )
+    name = _name()
+    a = Node(Bridge(own_redis.url, node_id="a", delivery="at_least_once"), name)
+    b = Node(Bridge(own_redis.url, node_id="b", delivery="at_least_once"), name)
+    try:
+        async with a.bridge, b.bridge:
+            for n in range(5):
+                await a.signal.asend(None, n=n)
+            await wait_until(lambda: len(b.delivered) == 5)
+            await wait_until(lambda: a.bridge.statistics().delivered == 5)
+        assert [s.kwargs["n"] for s in a.seen] == list(range(5))
+        assert any("refused the bridge's scripts" in r.message for r in caplog.records)
+        for node in "ab":
+            pending: Any = await client.xpending(f"asignal:{name}", node)
+            assert pending["pending"] == 0
+    finally:
+        await client.aclose()
