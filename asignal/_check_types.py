@@ -73,7 +73,8 @@ def _matches(value: object, annotation: Any) -> bool:
 def _describe(annotation: object) -> str:
     if annotation is type(None):
         return "None"
-    if isinstance(annotation, type):
+    # Python 3.10 counts a generic alias such as list[int] as a type too.
+    if isinstance(annotation, type) and not isinstance(annotation, types.GenericAlias):
         return annotation.__qualname__
     text = repr(annotation)
     for prefix in ("typing.", "collections.abc."):
