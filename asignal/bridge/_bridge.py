@@ -199,6 +199,7 @@ class Bridge:
             max_length=max_length,
             receipt_ttl=receipt_ttl,
             claim_idle=claim_idle,
+            max_deliveries=max_deliveries,
         )
         self._headers = headers
         self._registrations: dict[str, Registration] = {}
@@ -380,7 +381,7 @@ class Bridge:
             raise BridgeClosedError(
                 f"{self!r} closed before {registration.signal!r} could be published."
             )
-        message_id = await channel.publish(registration.name, data)
+        message_id = await channel.publish_event(registration.name, data, event_id)
         self._counters.published += 1
         return Publication(
             event_id=event_id,
@@ -418,8 +419,8 @@ class Bridge:
         if self._transport.asyncio_only and not _running_asyncio():
             raise RuntimeError(
                 f"Bridge({self.url!r}) runs only under asyncio: its client library "
-                "(redis-py) is asyncio-only. Run this bridge in an asyncio program, or "
-                "use memory:// under trio."
+                f"({self._transport.client_library}) is asyncio-only. Run this bridge "
+                "in an asyncio program, or use memory:// under trio."
             )
         async with AsyncExitStack() as stack:
             channel = await stack.enter_async_context(
