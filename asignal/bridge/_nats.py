@@ -28,7 +28,7 @@ import re
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import anyio
@@ -44,6 +44,12 @@ from ._transport import (
     TransportOptions,
     redact_url,
 )
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+
+    from ._nats_core import CoreChannel
+    from ._nats_jetstream import JetStreamChannel
 
 __all__ = ["NatsSettings", "NatsTransport", "name_token", "nats_errors"]
 
@@ -195,21 +201,64 @@ class NatsTransport(Transport):
         options: TransportOptions,
         on_reconnect: OnReconnect,
     ) -> AsyncGenerator[Channel]:
-        from nats.aio.client import Client
+        # Both import this module: imported here, once it is loaded.
+        from ._nats_core import CoreChannel
+        from ._nats_jetstream import JetStreamChannel
 
         check_subject("prefix", options.prefix)
         for subject in subjects:
             check_subject("signal name", subject)
         send, receive = anyio.create_memory_object_stream[tuple[str, str]](16)
-        connection = Connection(self.display_url, send)
+        with send, receive:
+            client = await self._connect(node_id, Connection(self.display_url, send))
+            try:
+                async with anyio.create_task_group() as tasks:
+                    channel: CoreChannel | JetStreamChannel
+                    if delivery == "at_most_once":
+                        channel = CoreChannel(
+                            client, self.display_url, node_id, options
+                        )
+                        opened = channel.subscribed(subjects)
+                    else:
+                        channel = JetStreamChannel(
+                            client,
+                            self.display_url,
+                            node_id,
+                            subjects,
+                            options,
+                            self.settings,
+                            on_reconnect,
+                        )
+                        opened = channel.running(tasks)
+                    tasks.start_soon(_report, receive, channel, delivery, on_reconnect)
+                    async with opened:
+                        yield channel
+                    tasks.cancel_scope.cancel()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    try:
+                        await client.close()
+                    except nats_errors():
+                        pass
+
+    async def _connect(self, node_id: str, connection: Connection) -> Client:
+        """A client connected to the server, reconnecting by itself (forever, a
+        second apart) and reporting to *connection*.
+
+        :raises TransportError: the first connection failed.
+        """
+        from nats.aio.client import Client
+
+        client = Client()
         try:
-            client = Client()
             await client.connect(
                 self._url,
                 name=f"asignal-bridge-{node_id}",
                 connect_timeout=5,
                 reconnect_time_wait=1,
-                max_reconnect_attempts=-1,
+                # The first connection: two attempts, then an error (nats-py would
+                # retry forever with -1); once connected, reconnect forever.
+                max_reconnect_attempts=1,
                 allow_reconnect=True,
                 error_cb=connection.on_error,
                 disconnected_cb=connection.on_disconnected,
@@ -219,49 +268,19 @@ class NatsTransport(Transport):
             raise TransportError(
                 f"cannot reach NATS at {self.display_url}: {type(exc).__name__}: {exc}"
             ) from None
-        try:
-            with send, receive:
-                async with anyio.create_task_group() as tasks:
-                    tasks.start_soon(
-                        _report, receive, self.display_url, delivery, on_reconnect
-                    )
-                    if delivery == "at_most_once":
-                        from ._nats_core import CoreChannel
-
-                        core = CoreChannel(client, self.display_url, node_id, options)
-                        async with core.subscribed(subjects):
-                            yield core
-                    else:
-                        from ._nats_jetstream import JetStreamChannel
-
-                        stream = JetStreamChannel(
-                            client,
-                            self.display_url,
-                            node_id,
-                            subjects,
-                            options,
-                            self.settings,
-                            on_reconnect,
-                        )
-                        async with stream.running(tasks):
-                            yield stream
-                    tasks.cancel_scope.cancel()
-        finally:
-            with anyio.CancelScope(shield=True):
-                try:
-                    await client.close()
-                except nats_errors():
-                    pass
+        client.options["max_reconnect_attempts"] = -1
+        return client
 
 
 async def _report(
     changes: anyio.abc.ObjectReceiveStream[tuple[str, str]],
-    display_url: str,
+    channel: CoreChannel | JetStreamChannel,
     delivery: Delivery,
     on_reconnect: OnReconnect,
 ) -> None:
     """Log each connection state change once and turn reconnects into
     ``on_reconnect`` calls, in the channel's task group."""
+    display_url = channel.display_url
     async for change, detail in changes:
         if change == "disconnected":
             logger.warning("NATS at %s: disconnected; reconnecting", display_url)
@@ -274,6 +293,11 @@ async def _report(
                 "disconnected never reach it",
             )
         else:
+            from ._nats_jetstream import JetStreamChannel
+
+            if isinstance(channel, JetStreamChannel):
+                # A fetch from a consumer the server lost only times out: look.
+                channel.check_soon()
             await on_reconnect(
                 False, "NATS reconnected; JetStream kept the events meanwhile"
             )

@@ -138,6 +138,9 @@ class JetStreamChannel(Channel):
         )
 
         options, settings = self.options, self.settings
+        window = settings.duplicate_window
+        if settings.max_age > 0:
+            window = min(window, settings.max_age)  # JetStream's own rule
         await self._ensure_stream(
             StreamConfig(
                 name=self.stream,
@@ -145,7 +148,7 @@ class JetStreamChannel(Channel):
                 max_age=settings.max_age,
                 max_bytes=settings.max_bytes,
                 max_msgs_per_subject=options.max_length,
-                duplicate_window=settings.duplicate_window,
+                duplicate_window=window,
                 storage=StorageType.FILE,
             )
         )
@@ -156,7 +159,7 @@ class JetStreamChannel(Channel):
                 max_age=settings.max_age,
                 max_bytes=settings.max_bytes,
                 max_msgs=options.max_length,
-                duplicate_window=settings.duplicate_window,
+                duplicate_window=window,
                 storage=StorageType.FILE,
             )
         )
@@ -338,11 +341,21 @@ class JetStreamChannel(Channel):
             True, "NATS lost the stream or consumers; created them again"
         )
 
+    def check_soon(self) -> None:
+        """Look at the consumers at the next fetch (after a reconnect: a fetch from
+        a consumer the server lost only ever times out)."""
+        self._next_lag = 0.0
+
     async def _update_lag(self) -> None:
+        """Read the consumers' lag; a consumer gone raises ``NotFoundError``."""
+        from nats.js.errors import NotFoundError
+
         total = 0
         for consumer in self.consumers:
             try:
                 info: Any = await self.js.consumer_info(self.stream, consumer.durable)
+            except NotFoundError:
+                raise
             except nats_errors():
                 return
             total += int(info.num_pending or 0)

@@ -31,14 +31,15 @@ async def connect(url: str) -> Any:
     return await nats.connect(url, connect_timeout=5, max_reconnect_attempts=0)
 
 
-async def delete_streams(url: str, prefix: str) -> None:
-    """Delete the streams and the receipts bucket of *prefix*, if they exist."""
+async def delete_streams(url: str, prefix: str, stream: str | None = None) -> None:
+    """Delete the streams and the receipts bucket of *prefix* (or of *stream*),
+    if they exist."""
     from nats.js.errors import NotFoundError
 
     client = await connect(url)
     try:
         js = client.jetstream()
-        stream = stream_name(prefix)
+        stream = stream or stream_name(prefix)
         for name in (stream, f"{stream}-dead-letter", f"KV_{stream}-receipts"):
             with contextlib.suppress(NotFoundError):
                 await js.delete_stream(name)
