@@ -101,15 +101,19 @@ class Bridge:
     broker, and runs the local receivers for events the other nodes send.
 
     :param url: the broker: ``redis://[:password@]host:port/db``, ``rediss://...``
-        (extra ``asignal[redis]``) or ``memory://NAME`` (in-process).
+        (extra ``asignal[redis]``), ``nats://host:port`` or ``tls://...`` (extra
+        ``asignal[nats]``; JetStream settings as query parameters) or
+        ``memory://NAME`` (in-process).
     :param node_id: this node's name, unique among the nodes. Required for
         ``at_least_once``, where it names the node's consumer group: a node that
         restarts with the same id resumes where it stopped. Defaults to
         ``host-pid-random`` for ``at_most_once``.
-    :param delivery: ``"at_most_once"`` (Redis Pub/Sub: nodes that are not
-        listening miss the event) or ``"at_least_once"`` (Redis Streams: an event is
-        acknowledged only after every local receiver succeeded, else redelivered).
-    :param prefix: the prefix of every key, stream and channel the bridge uses.
+    :param delivery: ``"at_most_once"`` (Redis Pub/Sub, core NATS: nodes that are
+        not listening miss the event) or ``"at_least_once"`` (Redis Streams,
+        JetStream: an event is acknowledged only after every local receiver
+        succeeded, else redelivered).
+    :param prefix: the prefix of every key, stream, channel and subject the bridge
+        uses.
     :param batch_size: most messages read per fetch.
     :param max_in_flight: most events held (read, not settled) by this node.
     :param max_deliveries: an event whose receivers still fail after this many
