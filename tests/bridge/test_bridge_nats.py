@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -407,3 +410,19 @@ def test_dead_letter_reason_stored_as_one_header_line() -> None:
     headers = dead_letter_headers("web-1", "a\r\nb\nc")
     assert headers == {"Asignal-Reason": "a b c", "Asignal-Node": "web-1"}
     assert json.dumps(headers)
+
+
+@pytest.mark.timeout(60)
+def test_distributed_example_runs_on_nats(shared_nats: str) -> None:
+    """``examples/distributed/run.py --check`` passes with BRIDGE_URL on NATS."""
+    run = Path(__file__).resolve().parents[2] / "examples" / "distributed" / "run.py"
+    result = subprocess.run(
+        [sys.executable, str(run), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+        env={**os.environ, "BRIDGE_URL": shared_nats},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "distributed --check: OK" in result.stdout
