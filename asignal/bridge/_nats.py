@@ -269,6 +269,7 @@ class NatsTransport(Transport):
                 f"cannot reach NATS at {self.display_url}: {type(exc).__name__}: {exc}"
             ) from None
         client.options["max_reconnect_attempts"] = -1
+        connection.failing = False  # the next outage gets its own line
         return client
 
 
