@@ -28,8 +28,8 @@ from .bridge_support import Node, wait_until
 from .conftest import require_service
 from .nats_server import NatsServer, nats_server_binary
 from .nats_support import NATS_URL, connect, delete_streams, nats_up
+from .node_processes import NodeProcesses, send_when_up
 from .redis_server import free_port
-from .test_bridge_redis import _Nodes, _send_when_up  # pyright: ignore[reportPrivateUsage]
 
 #: nats-py is asyncio-only; test_nats_refuses_trio shows the trio side.
 asyncio_only = pytest.mark.parametrize("anyio_backend", ["asyncio"])
@@ -77,11 +77,11 @@ def reconnects() -> Iterator[list[tuple[bool, str]]]:
 
 
 @pytest.fixture
-async def nodes(tmp_path: Path, shared_nats: str) -> AsyncIterator[_Nodes]:
+async def nodes(tmp_path: Path, shared_nats: str) -> AsyncIterator[NodeProcesses]:
     """Node processes on the machine's NATS; JetStream redelivers what a killed
     node held after one second (``?ack_wait=1``)."""
     prefix = _prefix()
-    group = _Nodes(tmp_path, f"{shared_nats}?ack_wait=1", prefix, _name())
+    group = NodeProcesses(tmp_path, f"{shared_nats}?ack_wait=1", prefix, _name())
     yield group
     group.stop_all()
     await delete_streams(shared_nats, prefix)
@@ -95,7 +95,7 @@ def _forget(*nodes: Node) -> None:
 @asyncio_only
 @pytest.mark.parametrize("delivery", ["at_most_once", "at_least_once"])
 async def test_fan_out_to_three_processes(
-    nodes: _Nodes, delivery: Literal["at_most_once", "at_least_once"]
+    nodes: NodeProcesses, delivery: Literal["at_most_once", "at_least_once"]
 ) -> None:
     """Every node process runs its receivers for every event, in publish order."""
     for node_id in ("n1", "n2", "n3"):
@@ -118,7 +118,7 @@ async def test_fan_out_to_three_processes(
 
 
 @asyncio_only
-async def test_consumer_killed_mid_stream_resumes(nodes: _Nodes) -> None:
+async def test_consumer_killed_mid_stream_resumes(nodes: NodeProcesses) -> None:
     """kill -9 of a JetStream consumer mid-stream loses nothing: restarted with the
     same node_id it handles every event it had not acknowledged (what it held comes
     back after ack_wait), and at most the one in hand when it died twice."""
@@ -163,7 +163,7 @@ async def test_server_restart_keeps_streams_and_pending_events(
         await wait_until(lambda: len(b.seen) == 5, 15)
         own_nats.restart()
         await wait_until(lambda: len(reconnects) >= 2, 15)  # both nodes
-        await _send_when_up(a.signal, n=5)
+        await send_when_up(a.signal, n=5)
         await wait_until(lambda: len(b.seen) == 6, 15)
     _forget(a, b)
     assert [s.kwargs["n"] for s in b.seen] == list(range(6))
@@ -193,7 +193,7 @@ async def test_server_losing_its_store_recreates_stream(
         await wait_until(lambda: len(b.seen) == 1)
         own_nats.restart(tmp_path / "empty-store")
         await wait_until(lambda: any(missed for missed, _ in reconnects), 15)
-        await _send_when_up(a.signal, n=2)
+        await send_when_up(a.signal, n=2)
         await wait_until(lambda: len(b.seen) == 2, 15)
     _forget(a, b)
     assert [s.kwargs["n"] for s in b.seen] == [1, 2]
@@ -216,7 +216,7 @@ async def test_core_nats_reconnect_sends_bridge_reconnected(
         await anyio.sleep(2.5)  # several reconnection attempts fail meanwhile
         own_nats.start()
         await wait_until(lambda: len(reconnects) >= 2, 15)  # both nodes
-        await _send_when_up(a.signal, n=1)
+        await send_when_up(a.signal, n=1)
         await wait_until(lambda: b.seen, 10)
     _forget(a, b)
     assert all(missed for missed, _ in reconnects)
