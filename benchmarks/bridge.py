@@ -2,6 +2,7 @@
 
     python benchmarks/bridge.py [--events 3000] [--paced 300] [--rounds 3]
                                 [--url redis://...]
+    python benchmarks/bridge.py --url nats://127.0.0.1:4222   # JetStream, core NATS
 
 For each mode (at least once: Streams; at most once: Pub/Sub) and each side
 (``asignal.bridge`` and a raw redis-py loop), one process publishes and another
@@ -80,6 +81,10 @@ async def consume_bridge(
 async def consume_raw(
     url: str, prefix: str, delivery: str, total: int, out: str
 ) -> None:
+    if url.startswith("nats://"):
+        from bridge_nats import consume_raw_nats
+
+        return await consume_raw_nats(url, prefix, delivery, total, out)
     import redis.asyncio as aioredis
 
     client: Any = aioredis.Redis.from_url(url)
@@ -142,6 +147,10 @@ async def publish_bridge(
 async def publish_raw(
     url: str, prefix: str, delivery: str, events: int, paced: int
 ) -> list[float]:
+    if url.startswith("nats://"):
+        from bridge_nats import publish_raw_nats
+
+        return await publish_raw_nats(url, prefix, delivery, events, paced)
     import redis.asyncio as aioredis
 
     client: Any = aioredis.Redis.from_url(url)
@@ -176,6 +185,10 @@ async def publish_raw(
 
 
 async def cleanup(url: str, prefix: str) -> None:
+    if url.startswith("nats://"):
+        from bridge_nats import cleanup_nats
+
+        return await cleanup_nats(url, prefix)
     import redis.asyncio as aioredis
 
     client: Any = aioredis.Redis.from_url(url)

@@ -2,8 +2,10 @@
 to every process (node) on the same broker.
 
 Transports, picked by the URL's scheme: ``redis://``/``rediss://`` (extra
-``asignal[redis]``: Pub/Sub for ``at_most_once``, Streams for ``at_least_once``) and
-``memory://NAME`` (in-process, for tests). See the README's "Across processes".
+``asignal[redis]``: Pub/Sub for ``at_most_once``, Streams for ``at_least_once``),
+``nats://`` (extra ``asignal[nats]``: core NATS for ``at_most_once``, JetStream for
+``at_least_once``) and ``memory://NAME`` (in-process, for tests). See the README's
+"Across processes".
 """
 
 from __future__ import annotations

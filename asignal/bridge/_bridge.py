@@ -123,15 +123,19 @@ class Bridge:
     broker, and runs the local receivers for events the other nodes send.
 
     :param url: the broker: ``redis://[:password@]host:port/db``, ``rediss://...``
-        (extra ``asignal[redis]``) or ``memory://NAME`` (in-process).
+        (extra ``asignal[redis]``), ``nats://host:port`` or ``tls://...`` (extra
+        ``asignal[nats]``; JetStream settings as query parameters) or
+        ``memory://NAME`` (in-process).
     :param node_id: this node's name, unique among the nodes. Required for
         ``at_least_once``, where it names the node's consumer group: a node that
         restarts with the same id resumes where it stopped. Defaults to
         ``host-pid-random`` for ``at_most_once``.
-    :param delivery: ``"at_most_once"`` (Redis Pub/Sub: nodes that are not
-        listening miss the event) or ``"at_least_once"`` (Redis Streams: an event is
-        acknowledged only after every local receiver succeeded, else redelivered).
-    :param prefix: the prefix of every key, stream and channel the bridge uses.
+    :param delivery: ``"at_most_once"`` (Redis Pub/Sub, core NATS: nodes that are
+        not listening miss the event) or ``"at_least_once"`` (Redis Streams,
+        JetStream: an event is acknowledged only after every local receiver
+        succeeded, else redelivered).
+    :param prefix: the prefix of every key, stream, channel and subject the bridge
+        uses.
     :param batch_size: most messages read per fetch.
     :param max_in_flight: most events held (read, not settled) by this node.
     :param max_deliveries: an event whose receivers still fail after this many
@@ -221,6 +225,7 @@ class Bridge:
             max_length=max_length,
             receipt_ttl=receipt_ttl,
             claim_idle=claim_idle,
+            max_deliveries=max_deliveries,
         )
         self._headers = headers
         self._registrations: dict[str, Registration] = {}
@@ -403,7 +408,7 @@ class Bridge:
             raise BridgeClosedError(
                 f"{self!r} closed before {registration.signal!r} could be published."
             )
-        message_id = await channel.publish(registration.name, data)
+        message_id = await channel.publish_event(registration.name, data, event_id)
         self._counters.published += 1
         return Publication(
             event_id=event_id,
@@ -441,8 +446,8 @@ class Bridge:
         if self._transport.asyncio_only and not _running_asyncio():
             raise RuntimeError(
                 f"Bridge({self.url!r}) runs only under asyncio: its client library "
-                "(redis-py) is asyncio-only. Run this bridge in an asyncio program, or "
-                "use memory:// under trio."
+                f"({self._transport.client_library}) is asyncio-only. Run this bridge "
+                "in an asyncio program, or use memory:// under trio."
             )
         async with AsyncExitStack() as stack:
             channel = await stack.enter_async_context(

@@ -52,6 +52,7 @@ class RedisTransport(Transport):
     """Redis through redis-py's asyncio client."""
 
     asyncio_only = True
+    client_library = "redis-py"
 
     def __init__(self, url: str) -> None:
         if importlib.util.find_spec("redis") is None:

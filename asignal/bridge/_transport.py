@@ -73,6 +73,12 @@ class Channel(ABC):
         """Publish *data*; return the broker's id for it. Raises
         :class:`TransportError` if the broker did not take it."""
 
+    async def publish_event(self, subject: str, data: bytes, event_id: str) -> str:
+        """:meth:`publish` for the event *event_id*: a transport whose broker drops
+        a publish repeated with the same id (JetStream's ``Nats-Msg-Id``) sends the
+        id along."""
+        return await self.publish(subject, data)
+
     @abstractmethod
     async def fetch(self, max_messages: int) -> list[Message]:
         """Up to *max_messages* messages, redeliveries due first. Waits a bounded
@@ -126,6 +132,8 @@ class Transport(ABC):
 
     #: Whether the client library only runs under asyncio.
     asyncio_only: bool = False
+    #: The client library's name, for errors.
+    client_library: str = "its client library"
 
     @property
     @abstractmethod
@@ -155,6 +163,7 @@ class TransportOptions:
     max_length: int
     receipt_ttl: float
     claim_idle: float
+    max_deliveries: int = 5
 
 
 def redact_url(url: str) -> str:
@@ -197,7 +206,12 @@ def open_transport(url: str) -> Transport:
         from ._redis import RedisTransport
 
         return RedisTransport(url)
+    if scheme in ("nats", "tls"):
+        from ._nats import NatsTransport
+
+        return NatsTransport(url)
     raise ValueError(
         f"Bridge URL {redact_url(url)!r} has no transport: use redis://, rediss:// "
-        "(pip install 'asignal[redis]') or memory://NAME."
+        "(pip install 'asignal[redis]'), nats:// (pip install 'asignal[nats]') or "
+        "memory://NAME."
     )

@@ -1,7 +1,9 @@
 """One node of the distributed example: a FastAPI web process, or a worker.
 
-    python app.py web --node web-1 --port 8001 [--redis URL] [--prefix P] [--db FILE]
-    python app.py worker --node worker-1 --audit FILE [--redis URL] ...
+    python app.py web --node web-1 --port 8001 [--broker URL] [--prefix P] [--db FILE]
+    python app.py worker --node worker-1 --audit FILE [--broker URL] ...
+
+``--broker`` is a Redis (``redis://...``, the default) or NATS (``nats://...``) URL.
 
 Every process imports the same ``product_saved`` signal and adds it to a
 ``Bridge`` (at least once). A web process hands its bridge to ``SignalMiddleware``,
@@ -9,7 +11,7 @@ whose lifespan opens it before the app serves and closes it after the last
 request; the worker enters its own with ``async with``. A web process caches products
 in memory; ``PUT /products/{id}`` writes the database, then sends
 ``product_saved``: the receiver drops the product from the cache in this process
-and, through Redis, in every other web process. The worker only receives, and
+and, through the broker, in every other web process. The worker only receives, and
 appends an audit line per change.
 """
 
@@ -44,7 +46,7 @@ def forget_everything(sender: object, missed: bool, **kwargs: Any) -> None:
 
 def make_bridge(args: argparse.Namespace) -> Bridge:
     bridge = Bridge(
-        args.redis, node_id=args.node, delivery="at_least_once", prefix=args.prefix
+        args.broker, node_id=args.node, delivery="at_least_once", prefix=args.prefix
     )
     bridge.add(product_saved)
     return bridge
@@ -129,7 +131,9 @@ def main() -> None:
     parser.add_argument("role", choices=["web", "worker"])
     parser.add_argument("--node", required=True)
     parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--broker", "--redis", dest="broker", default="redis://127.0.0.1:6379/0"
+    )
     parser.add_argument("--prefix", default="asignal-example")
     parser.add_argument("--db", default="products.sqlite3")
     parser.add_argument("--audit", default="audit.jsonl")

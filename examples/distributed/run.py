@@ -1,18 +1,23 @@
-"""Run the distributed example: two web processes and a worker on the local Redis.
+"""Run the distributed example: two web processes and a worker on the local Redis
+(or NATS).
 
     python examples/distributed/run.py            # serves until Ctrl-C
     python examples/distributed/run.py --check    # self-test, exits 0 or 1
+    python examples/distributed/run.py --nats     # on nats://127.0.0.1:4222
 
 ``--check`` starts the three processes (a key prefix of its own, a temporary
 database), reads product 1 through both web processes so both cache it, changes
 its price through web-1, and checks that web-2 serves the new price (its cache was
-invalidated through Redis) and that the worker audited the change; then stops
-everything and deletes its keys. ``REDIS_URL`` picks the broker
-(``redis://127.0.0.1:6379/0`` by default).
+invalidated through the broker) and that the worker audited the change; then
+stops everything and deletes its keys (or streams). ``BRIDGE_URL`` picks the broker
+(``REDIS_URL`` too, for Redis; ``redis://127.0.0.1:6379/0`` by default, and
+``nats://127.0.0.1:4222`` with ``--nats``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -26,7 +31,13 @@ from pathlib import Path
 from typing import Any
 
 APP = Path(__file__).with_name("app.py")
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+BROKER_URL = os.environ.get(
+    "BRIDGE_URL",
+    "nats://127.0.0.1:4222"
+    if "--nats" in sys.argv
+    else os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+)
+ON_NATS = BROKER_URL.startswith(("nats://", "tls://"))
 
 
 def free_port() -> int:
@@ -56,19 +67,20 @@ def wait_for(condition: Any, what: str, timeout: float = 15.0) -> None:
     raise SystemExit(f"timed out waiting for {what}")
 
 
-def redis_reachable() -> bool:
+def broker_reachable() -> bool:
     from urllib.parse import urlsplit
 
-    parts = urlsplit(REDIS_URL)
+    parts = urlsplit(BROKER_URL)
+    address = (parts.hostname or "127.0.0.1", parts.port or (4222 if ON_NATS else 6379))
     with socket.socket() as sock:
         sock.settimeout(1)
-        return sock.connect_ex((parts.hostname or "127.0.0.1", parts.port or 6379)) == 0
+        return sock.connect_ex(address) == 0
 
 
 def main(check: bool) -> int:
-    if not redis_reachable():
-        print(f"distributed: no Redis at {REDIS_URL}", file=sys.stderr)
-        # Like the test suite: a laptop without Redis skips, CI must provide it.
+    if not broker_reachable():
+        print(f"distributed: no broker at {BROKER_URL}", file=sys.stderr)
+        # Like the test suite: a laptop without the broker skips, CI must have it.
         in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
         if check and not in_ci:
             print("distributed --check: skipped")
@@ -76,7 +88,7 @@ def main(check: bool) -> int:
         return 1
     workdir = Path(tempfile.mkdtemp(prefix="asignal-distributed-"))
     prefix = f"asignal-example-{uuid.uuid4().hex[:8]}" if check else "asignal-example"
-    common = ["--redis", REDIS_URL, "--prefix", prefix]
+    common = ["--broker", BROKER_URL, "--prefix", prefix]
     common += ["--db", str(workdir / "products.sqlite3")]
     audit = workdir / "audit.jsonl"
     ports = {"web-1": free_port(), "web-2": free_port()}
@@ -125,13 +137,29 @@ def main(check: bool) -> int:
 
 
 def cleanup(prefix: str) -> None:
+    if ON_NATS:
+        asyncio.run(delete_streams(prefix))
+        return
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(BROKER_URL)
     keys = list(client.scan_iter(match=f"{prefix}:*"))
     if keys:
         client.delete(*keys)
     client.close()
+
+
+async def delete_streams(prefix: str) -> None:
+    """The streams the bridge made for *prefix* (named after it by default)."""
+    import nats
+    from nats.js.errors import NotFoundError
+
+    client = await nats.connect(BROKER_URL.split("?")[0])
+    js = client.jetstream()
+    for stream in (prefix, f"{prefix}-dead-letter", f"KV_{prefix}-receipts"):
+        with contextlib.suppress(NotFoundError):
+            await js.delete_stream(stream)
+    await client.close()
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """Fixtures for the bridge suite: one behaviour suite parametrised over transports.
 
-``transport`` is ``memory`` or ``redis`` (the machine's Redis on 127.0.0.1:6379, a
-key prefix of each test's own, deleted afterwards). Redis runs only on asyncio;
-memory runs on both backends. A new transport (NATS) joins by adding a parameter
-and a branch in ``bridge_url``.
+``transport`` is ``memory``, ``redis`` (the machine's Redis on 127.0.0.1:6379, a
+key prefix of each test's own, deleted afterwards) or ``nats`` (the machine's NATS
+on 127.0.0.1:4222, a subject prefix and streams of each test's own, deleted
+afterwards). Redis and NATS run only on asyncio;
+memory runs on both backends. A new transport joins by adding a case and a branch
+in ``bridge_url`` (and the fixtures that reach into the broker).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytest
 from asignal.bridge import Bridge
 from tests.conftest import require_service as require_service
 
+from . import nats_support
 from .bridge_support import MakeBridge
 
 REDIS_HOST = os.environ.get("ASIGNAL_TEST_REDIS_HOST", "127.0.0.1")
@@ -34,8 +37,13 @@ def redis_up(host: str = REDIS_HOST, port: int = REDIS_PORT) -> bool:
 
 
 #: (transport, backend) pairs the behaviour suite runs on: redis-py is asyncio-only
-#: (test_redis_refuses_trio shows the trio side). NATS joins here.
-CASES = [("memory", "asyncio"), ("memory", "trio"), ("redis", "asyncio")]
+#: and nats-py are asyncio-only (test_redis_refuses_trio, test_nats_refuses_trio).
+CASES = [
+    ("memory", "asyncio"),
+    ("memory", "trio"),
+    ("redis", "asyncio"),
+    ("nats", "asyncio"),
+]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -72,6 +80,10 @@ def bridge_url(transport: str) -> str:
         if not redis_up():
             require_service(f"no Redis server on {REDIS_HOST}:{REDIS_PORT}")
         return f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+    if transport == "nats":
+        if not nats_support.nats_up():
+            require_service(f"no NATS server at {nats_support.NATS_URL}")
+        return nats_support.NATS_URL
     return f"memory://{uuid.uuid4().hex}"
 
 
@@ -95,6 +107,8 @@ async def make_bridge(
             bridge.remove(signal)
     if transport == "redis":
         await delete_keys(bridge_url, prefix)
+    if transport == "nats":
+        await nats_support.delete_streams(bridge_url, prefix)
 
 
 async def delete_keys(url: str, prefix: str) -> None:
@@ -132,6 +146,12 @@ async def inject(transport: str, bridge_url: str, prefix: str) -> AsyncIterator[
 
         yield to_redis
         await client.aclose()
+    elif transport == "nats":
+
+        async def to_nats(subject: str, data: bytes) -> None:
+            await nats_support.publish_raw(bridge_url, prefix, subject, data)
+
+        yield to_nats
     else:
         from asignal.bridge._memory import memory_broker
 
@@ -162,6 +182,8 @@ async def dead_letters(transport: str, bridge_url: str, prefix: str) -> DeadLett
             finally:
                 await client.aclose()
             return [fields[b"reason"].decode() for _, fields in entries]
+        if transport == "nats":
+            return await nats_support.dead_letter_reasons(bridge_url, prefix)
         from asignal.bridge._memory import memory_broker
 
         broker = memory_broker(bridge_url.removeprefix("memory://"))

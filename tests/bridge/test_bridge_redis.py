@@ -8,12 +8,7 @@ free port in a temporary directory, so they can kill and restart it.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,13 +29,13 @@ from .conftest import (
     redis_up,
     require_service,
 )
+from .node_processes import NodeProcesses as _Nodes
+from .node_processes import send_when_up as _send_when_up
 from .redis_server import RedisServer
 
 #: redis-py is asyncio-only; test_redis_refuses_trio shows the trio side.
 asyncio_only = pytest.mark.parametrize("anyio_backend", ["asyncio"])
 pytestmark = pytest.mark.anyio
-
-NODE_SCRIPT = Path(__file__).with_name("node_process.py")
 
 
 @pytest.fixture
@@ -77,55 +72,6 @@ def reconnects() -> Iterator[list[tuple[bool, str]]]:
 
 def _name() -> str:
     return f"shop.event.{uuid.uuid4().hex[:6]}"
-
-
-class _Nodes:
-    """Node processes (node_process.py) and the files they write."""
-
-    def __init__(self, tmp_path: Path, url: str, prefix: str, name: str) -> None:
-        self.tmp_path = tmp_path
-        self.url = url
-        self.prefix = prefix
-        self.name = name
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-
-    def out(self, node_id: str) -> Path:
-        return self.tmp_path / f"{node_id}.txt"
-
-    def start(self, node_id: str, delivery: str, delay: float = 0.0) -> None:
-        self.processes[node_id] = subprocess.Popen(
-            [
-                sys.executable,
-                str(NODE_SCRIPT),
-                self.url,
-                self.prefix,
-                node_id,
-                self.name,
-                delivery,
-                str(self.out(node_id)),
-                str(delay),
-            ],
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-        )
-
-    def lines(self, node_id: str) -> list[str]:
-        path = self.out(node_id)
-        return path.read_text().splitlines() if path.exists() else []
-
-    def events(self, node_id: str) -> list[int]:
-        return [int(line) for line in self.lines(node_id) if line != "ready"]
-
-    async def wait_ready(self, node_id: str, count: int = 1) -> None:
-        await wait_until(lambda: self.lines(node_id).count("ready") >= count, 15)
-
-    def kill(self, node_id: str, sig: int = signal.SIGKILL) -> None:
-        process = self.processes.pop(node_id)
-        process.send_signal(sig)
-        process.wait(timeout=10)
-
-    def stop_all(self) -> None:
-        for node_id in list(self.processes):
-            self.kill(node_id, signal.SIGTERM)
 
 
 @pytest.fixture
@@ -265,19 +211,6 @@ async def test_pubsub_reconnect_sends_bridge_reconnected(
     for node in (a, b):
         node.bridge.remove(node.signal)
     assert all(missed for missed, _ in reconnects)
-
-
-async def _send_when_up(signal: Signal, **kwargs: Any) -> None:
-    """Send, retrying while the publishing connection is still being re-made."""
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            await signal.asend(None, **kwargs)
-            return
-        except TransportError:
-            if time.monotonic() > deadline:
-                raise
-            await anyio.sleep(0.1)
 
 
 @pytest.mark.parametrize("anyio_backend", ["trio"])

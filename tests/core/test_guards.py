@@ -34,7 +34,7 @@ def _make() -> Any:
     return r
 
 
-def _retained_by_asignal(action: Callable[[], None], times: int) -> int:
+def _retained_by_asignal(action: Callable[[], object], times: int) -> int:
     """Bytes that *times* runs of *action* leave allocated by asignal's code."""
     gc.collect()
     tracemalloc.start()
@@ -53,7 +53,7 @@ def _retained_by_asignal(action: Callable[[], None], times: int) -> int:
     )
 
 
-def _per_run_growth(action: Callable[[], None], times: int = 1000) -> float:
+def _per_run_growth(action: Callable[[], object], times: int = 1000) -> float:
     """What one more run of *action* retains, in bytes: the difference between
     ``2 * times`` runs and ``times`` runs, so that one-off allocations (a resized
     table, an interpreter's per-function frame cache on Python 3.10) cancel out."""
