@@ -216,7 +216,9 @@ def facing_connection(connection: Connection, session: object) -> object:
     if _HAS_TRANSACTION_CONNECTIONS:
         transaction = session.get_transaction()
         if transaction is not None:
-            for proxy in transaction.connections:
+            # Read by name: type-checked against SQLAlchemy 2.0 and 2.1 alike.
+            proxies: list[AsyncConnection] = getattr(transaction, "connections")  # noqa: B009
+            for proxy in proxies:
                 if proxy.sync_connection is connection:
                     return proxy
     return AsyncConnection(AsyncEngine(connection.engine), connection)
