@@ -76,11 +76,6 @@ def remove_global_mute(state: tuple[bool, frozenset[Signal]]) -> None:
         _recompute()
 
 
-def is_active() -> bool:
-    """Whether any observer or mute is registered."""
-    return hooks.active
-
-
 def intercept(
     signal: Signal, sender: object, kwargs: dict[str, Any], method: str
 ) -> bool:
