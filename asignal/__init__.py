@@ -3,7 +3,7 @@
 The public API is re-exported here; the implementation lives in private modules.
 Integrations are public submodules that this package never imports:
 ``asignal.signals`` (built-in signals), ``asignal.asgi``, ``asignal.testing``,
-``asignal.sqlalchemy``.
+``asignal.sqlalchemy``, ``asignal.bridge``, ``asignal.otel``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ._typed import TypedSignal as TypedSignal
 from ._typed import Undeclared as Undeclared
 from ._typed import receiver as receiver
 from ._typed import signal as signal
+from ._watch import set_slow_threshold as set_slow_threshold
 
 __all__ = [
     "AutodiscoverError",
@@ -31,6 +32,7 @@ __all__ = [
     "Undeclared",
     "autodiscover",
     "receiver",
+    "set_slow_threshold",
     "signal",
 ]
 

@@ -33,7 +33,12 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from ._blocking import check_can_block, run_blocking
-from ._receivers import describe_callable, is_async_callable, returned_coroutine
+from ._receivers import (
+    describe_callable,
+    describe_sender,
+    is_async_callable,
+    returned_coroutine,
+)
 from ._routing import ASYNC, INLINE, Plan
 from ._stepping import resume
 
@@ -61,9 +66,11 @@ Results = list[tuple[Callable[..., Any], Any]]
 
 
 def log_failure(
-    signal: Signal, receiver: object, exc: BaseException, method: str
+    signal: Signal, receiver: object, exc: BaseException, method: str, sender: object
 ) -> None:
-    """Log a receiver's failure at ERROR with its traceback; never raises."""
+    """Log a receiver's failure at ERROR with its traceback, and the signal's name,
+    the receiver, the sender and the method as the record's ``extra`` fields;
+    never raises."""
     # A broken handler or formatter must not break a robust send.
     with contextlib.suppress(Exception):
         logger.error(
@@ -76,6 +83,7 @@ def log_failure(
             extra={
                 "signal": signal.name,
                 "receiver": describe_callable(receiver),
+                "sender": describe_sender(sender),
                 "method": method,
             },
         )
@@ -123,10 +131,12 @@ def unwrap_group(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return exc  # pyright: ignore[reportUnknownVariableType]
 
 
-def failed(signal: Signal, receiver: object, exc: Exception, method: str) -> Exception:
+def failed(
+    signal: Signal, receiver: object, exc: Exception, method: str, sender: object
+) -> Exception:
     """The result of a receiver that raised *exc* in a robust send, logged. Only
     for robust sends: elsewhere the exception propagates untouched."""
-    log_failure(signal, receiver, exc, method)
+    log_failure(signal, receiver, exc, method, sender)
     return exc
 
 
@@ -168,7 +178,7 @@ def call_each(
                 continue
             if not robust:
                 raise
-            result = failed(signal, receiver, exc, method)
+            result = failed(signal, receiver, exc, method, sender)
         results.append((receiver, result))
     return results
 
@@ -189,7 +199,7 @@ async def acall(
     except Exception as exc:
         if not robust:
             raise
-        return failed(signal, receiver, exc, method)
+        return failed(signal, receiver, exc, method, kwargs["sender"])
 
 
 async def arun(
@@ -217,16 +227,10 @@ async def arun(
         if robust:  # the caller's cancellation is never swallowed (see run)
             await anyio.lowlevel.checkpoint_if_cancelled()
         return [(receiver, result)]
-    calls = plan.live()
-    if not calls:
-        return []
-    base = copy_context()
-    contexts: list[Context | None] = []
-    try:
-        delivery = Delivery(signal, plan, kwargs, method, robust, timeout)
-        return await delivery.run(calls, base, contexts)
-    finally:
-        merge_contexts(base, contexts)
+    delivery = Delivery(signal, plan, kwargs, method, robust, timeout)
+    if plan.watcher is not None:
+        return await plan.watcher.arun(delivery.run_all)
+    return await delivery.run_all()
 
 
 class Delivery:
@@ -267,11 +271,30 @@ class Delivery:
 
     # -- the sends ---------------------------------------------------------------
 
+    async def run_all(self) -> Results:
+        """``asend``/``asend_robust``: every live receiver of the plan, at once (see
+        :meth:`run`), their context changes merged into the caller's."""
+        calls = self.plan.live()
+        if not calls:
+            return []
+        base = copy_context()
+        contexts: list[Context | None] = []
+        try:
+            return await self.run(calls, base, contexts)
+        finally:
+            merge_contexts(base, contexts)
+
     def run_blocking(self) -> Results:
-        """``send``/``send_robust`` with async receivers: sync receivers in this
-        thread, each run of neighbouring async receivers concurrently on an event
-        loop (see ``_blocking``), all in call order."""
-        check_can_block(f"{self.signal!r}.{self.method}(...)")
+        """``send``/``send_robust`` with async receivers or watched: sync receivers
+        in this thread, each run of neighbouring async receivers concurrently on an
+        event loop (see ``_blocking``), all in call order."""
+        if self.plan.watcher is not None:
+            return self.plan.watcher.run(self._run_blocking)
+        return self._run_blocking()
+
+    def _run_blocking(self) -> Results:
+        if self.plan.has_async:
+            check_can_block(f"{self.signal!r}.{self.method}(...)")
         results: Results = []
         for is_async, group in itertools.groupby(
             self.plan.steps, key=lambda step: step[1] == ASYNC
@@ -430,7 +453,7 @@ class Delivery:
             f"{describe_callable(receiver)} did not finish within the {self.timeout} s "
             f"timeout of {self.signal!r}.{self.method}()"
         )
-        failed(self.signal, receiver, exc, self.method)
+        failed(self.signal, receiver, exc, self.method, self.kwargs["sender"])
         return exc
 
 

@@ -1,6 +1,6 @@
-"""The seams that asignal's own integrations (ASGI, SQLAlchemy, testing) use to reach
-into a send. They are not public API, but they are the only way in: no integration
-reads a ``Signal``'s private members.
+"""The seams that asignal's own integrations (ASGI, SQLAlchemy, bridge, testing,
+OpenTelemetry) use to reach into a send. They are not public API, but they are the
+only way in: no integration reads a ``Signal``'s private members.
 """
 
 from __future__ import annotations
@@ -12,11 +12,27 @@ from ._blocking import runs_event_loop
 from ._dispatch import Results, arun, call_each
 from ._signal import Signal, check_send
 from ._state import hooks
+from ._watch import (
+    BridgeEvent,
+    Instrument,
+    add_instrument,
+    following,
+    processing,
+    publishing,
+    remove_instrument,
+)
 
 __all__ = [
+    "BridgeEvent",
+    "Instrument",
+    "add_instrument",
     "asend_robust_only",
     "check_send",
+    "following",
     "is_observed",
+    "processing",
+    "publishing",
+    "remove_instrument",
     "runs_event_loop",
     "send_awaiting",
 ]
@@ -45,7 +61,13 @@ def send_awaiting(
     plan = signal.prepare(sender, kwargs, method)
     if plan is None:
         return []
-    return call_each(signal, plan.derefs, kwargs, robust, method, await_)
+
+    def run() -> Results:
+        return call_each(signal, plan.derefs, kwargs, robust, method, await_)
+
+    if plan.watcher is not None:
+        return plan.watcher.run(run)
+    return run()
 
 
 async def asend_robust_only(

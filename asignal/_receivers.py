@@ -13,6 +13,7 @@ from typing import Any, cast
 __all__ = [
     "check_receiver",
     "describe_callable",
+    "describe_sender",
     "is_async_callable",
     "returned_coroutine",
     "unwrap_callable",
@@ -35,6 +36,19 @@ def describe_callable(fn: object) -> str:
         return repr(fn)
     except Exception:  # a broken __repr__ must not break error reporting
         return f"<{type(fn).__qualname__} object at {id(fn):#x}>"
+
+
+def describe_sender(sender: object) -> str | None:
+    """The sender as a log record's ``sender`` field: a class or function by its
+    qualified name, None as None, anything else by ``repr`` (never raises)."""
+    if sender is None:
+        return None
+    if isinstance(sender, type) or callable(sender):
+        return describe_callable(sender)
+    try:
+        return repr(sender)
+    except Exception:
+        return f"<{type(sender).__qualname__} object>"
 
 
 def unwrap_callable(fn: object) -> object:

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._connection import ANY_SENDER, Connection, sender_key_of
+
+if TYPE_CHECKING:
+    from ._watch import Watcher
 
 __all__ = ["ASYNC", "INLINE", "THREAD", "Connections", "Plan"]
 
@@ -34,15 +37,25 @@ def _mode(connection: Connection) -> int:
 class Plan:
     """The receivers one sender reaches, in call order (priority, then connection
     order), frozen until the next change. ``steps`` is ``(deref, mode)`` per
-    receiver: a send calls ``deref()`` and skips a receiver that died since."""
+    receiver: a send calls ``deref()`` and skips a receiver that died since.
 
-    __slots__ = ("derefs", "has_async", "single_async", "steps")
+    ``watcher`` is set on the plan of a watched send (see ``_watch``); ``direct``
+    says that a blocking send may simply call every receiver in its own thread (no
+    async receiver, nothing watching)."""
 
-    def __init__(self, steps: tuple[tuple[Callable[[], Any], int], ...]) -> None:
+    __slots__ = ("derefs", "direct", "has_async", "single_async", "steps", "watcher")
+
+    def __init__(
+        self,
+        steps: tuple[tuple[Callable[[], Any], int], ...],
+        watcher: Watcher | None = None,
+    ) -> None:
         self.steps = steps
+        self.watcher = watcher
         self.derefs = tuple(deref for deref, _ in steps)
         self.has_async = any(mode == ASYNC for _, mode in steps)
-        self.single_async = len(steps) == 1 and self.has_async
+        self.direct = not self.has_async and watcher is None
+        self.single_async = len(steps) == 1 and self.has_async and watcher is None
 
     @classmethod
     def of(cls, connections: list[Connection]) -> Plan:
@@ -50,6 +63,8 @@ class Plan:
 
     def only(self, keep: Callable[[Callable[..., Any]], bool]) -> Plan:
         """The receivers of this plan that are alive and that *keep* accepts."""
+        if self.watcher is not None:
+            return self.watcher.rewatch(self.watcher.plain.only(keep))
         return Plan(
             tuple(
                 step

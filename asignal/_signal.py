@@ -20,7 +20,8 @@ from ._dispatch import Delivery, Results, arun, call_each
 from ._hooks import intercept
 from ._receivers import check_receiver
 from ._routing import Connections, Plan, call_order
-from ._state import hooks, signals
+from ._state import hooks, signals, watch
+from ._watch import check_threshold, watch_signal, watched_plan
 
 __all__ = ["RESERVED_NAMES", "Signal", "SignalArgumentsWarning", "receiver"]
 
@@ -84,6 +85,10 @@ class Signal:
         ``anyio.CapacityLimiter`` is shared as it is, and belongs to the backend
         (asyncio or trio) it is first used on: a send from the other backend raises
         ``RuntimeError``; pass an ``int`` to a signal used on both.
+    :param slow_threshold: seconds; a receiver of this signal that runs longer (from
+        its call to its end, suspensions included) is logged at WARNING on the
+        ``asignal`` logger. None (the default) uses the process-wide threshold,
+        :func:`asignal.set_slow_threshold`, which is off until set.
     """
 
     def __init__(
@@ -94,6 +99,7 @@ class Signal:
         name: str | None = None,
         strict: bool = False,
         thread_limit: int | anyio.CapacityLimiter = _DEFAULT_THREAD_LIMIT,
+        slow_threshold: float | None = None,
     ) -> None:
         if isinstance(providing_args, str):
             raise TypeError(
@@ -131,6 +137,8 @@ class Signal:
         )
         self._connections = Connections()
         self.sender_receivers_cache = _PlanCache(self._connections)
+        self._slow_threshold: float | None = None
+        self.slow_threshold = slow_threshold
         signals.add(self)
 
     def __repr__(self) -> str:
@@ -286,6 +294,17 @@ class Signal:
             )
         return limit
 
+    @property
+    def slow_threshold(self) -> float | None:
+        """This signal's slow-receiver threshold in seconds, or None to use the
+        process-wide one (see the constructor); settable."""
+        return self._slow_threshold
+
+    @slow_threshold.setter
+    def slow_threshold(self, seconds: float | None) -> None:
+        self._slow_threshold = check_threshold(seconds)
+        watch_signal(self, self._slow_threshold)
+
     # -- sending ---------------------------------------------------------------------
 
     def prepare(
@@ -315,7 +334,10 @@ class Signal:
         named["signal"] = self
         named["sender"] = sender
         routing = connections.routing or connections.route()
-        return routing[0].get(id(sender), routing[1])
+        plan = routing[0].get(id(sender), routing[1])
+        if watch.active:
+            return watched_plan(self, plan, sender, method)
+        return plan
 
     def _check_payload(self, named: dict[str, Any], method: str) -> None:
         message = _payload_mismatch(self, named, method)
@@ -346,9 +368,9 @@ class Signal:
         plan = self.prepare(sender, named, "send")
         if plan is None:
             return []
-        if plan.has_async:
-            return Delivery(self, plan, named, "send", False).run_blocking()
-        return call_each(self, plan.derefs, named, False, "send")
+        if plan.direct:
+            return call_each(self, plan.derefs, named, False, "send")
+        return Delivery(self, plan, named, "send", False).run_blocking()
 
     def send_robust(self, sender: object = _MISSING, /, **named: Any) -> Results:
         """Like :meth:`send`, but every receiver is called: an ``Exception`` a
@@ -358,9 +380,9 @@ class Signal:
         plan = self.prepare(sender, named, "send_robust")
         if plan is None:
             return []
-        if plan.has_async:
-            return Delivery(self, plan, named, "send_robust", True).run_blocking()
-        return call_each(self, plan.derefs, named, True, "send_robust")
+        if plan.direct:
+            return call_each(self, plan.derefs, named, True, "send_robust")
+        return Delivery(self, plan, named, "send_robust", True).run_blocking()
 
     async def asend(
         self,

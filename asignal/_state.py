@@ -6,6 +6,9 @@ Everything else in the core is per signal or per send. What lives here:
   ``asignal list``); weak, so a signal made in a test goes away with it.
 * :data:`hooks`: the observers and mutes of ``asignal.testing`` and the pytest
   plugin, and the one flag a send reads to know that none is active.
+* :data:`watch`: the instruments (``asignal.otel``) and the process-wide
+  slow-receiver threshold, and the one flag a send reads to know that nothing
+  watches (see ``_watch``).
 * :data:`kept_loop`: the asyncio event loop that ``send()`` uses from threads that
   run no loop of their own (see ``_blocking``); started on first use.
 * :data:`discovered`: the receiver modules ``autodiscover()`` has imported.
@@ -29,10 +32,12 @@ __all__ = [
     "Discovered",
     "Hooks",
     "KeptLoopState",
+    "Watch",
     "discovered",
     "hooks",
     "kept_loop",
     "signals",
+    "watch",
 ]
 
 signals: weakref.WeakSet[Signal] = weakref.WeakSet()
@@ -59,6 +64,32 @@ class Hooks:
 
 
 hooks = Hooks()
+
+
+class Watch:
+    """What watches sends (``_watch``). ``active`` is the only attribute a send
+    reads while nothing does."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        #: Objects with the ``_watch.Instrument`` methods, in registration order.
+        self.instruments: tuple[Any, ...] = ()
+        #: The process-wide slow-receiver threshold in seconds, or None.
+        self.slow_threshold: float | None = None
+        #: Signals with a threshold of their own (``Signal.slow_threshold``).
+        self.slow_signals: weakref.WeakSet[Signal] = weakref.WeakSet()
+        self.active = False
+
+    def recompute(self) -> None:
+        """Set ``active``; call with ``lock`` held after any change."""
+        self.active = bool(
+            self.instruments
+            or self.slow_threshold is not None
+            or len(self.slow_signals)
+        )
+
+
+watch = Watch()
 
 
 class KeptLoopState:

@@ -90,6 +90,7 @@ from __future__ import annotations
 from ._background import BackgroundBufferFull as BackgroundBufferFull
 from ._background import BackgroundSends as BackgroundSends
 from ._background import BackgroundStatistics as BackgroundStatistics
+from ._background import background_statistics as background_statistics
 from ._handoff import NoBackgroundOwnerError as NoBackgroundOwnerError
 from ._handoff import background_sends as background_sends
 from ._handoff import send_after_response as send_after_response
@@ -115,6 +116,7 @@ __all__ = [
     "Send",
     "SignalMiddleware",
     "background_sends",
+    "background_statistics",
     "lifespan",
     "send_after_response",
 ]

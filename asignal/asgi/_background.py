@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from contextlib import AsyncExitStack
 from contextvars import Context, copy_context
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
-from .._integration import check_send
+from .._integration import check_send, following
 from .._signal import Signal
 
 if TYPE_CHECKING:
@@ -38,15 +39,27 @@ __all__ = [
     "BackgroundStatistics",
     "HeldSends",
     "Job",
+    "background_statistics",
 ]
 
 logger = logging.getLogger("asignal")
 
 T = TypeVar("T")
 
+#: The owners open now (this module's only process-wide state), for
+#: background_statistics().
+_open: weakref.WeakSet[BackgroundSends] = weakref.WeakSet()
+
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def background_statistics() -> list[BackgroundStatistics]:
+    """:meth:`BackgroundSends.statistics` of every owner open now (inside its
+    ``async with``), in no particular order: what metrics exporters read
+    (``asignal.otel``'s ``asignal.background.sends`` gauge)."""
+    return [owner.statistics() for owner in list(_open)]
 
 
 class BackgroundBufferFull(RuntimeError):
@@ -183,6 +196,7 @@ class BackgroundSends:
         self._state = "open"
         # start(): the consumer task exists before anything can be queued.
         await self._tg.start(self._consume, name="asignal background sends")
+        _open.add(self)
         return self
 
     async def __aexit__(
@@ -222,6 +236,7 @@ class BackgroundSends:
             return None
         finally:
             self._state = "closed"
+            _open.discard(self)
             if self._receive is not None:
                 self._receive.close()
 
@@ -296,9 +311,12 @@ class BackgroundSends:
     async def _deliver(self, job: Job) -> None:
         assert self._slots is not None
         try:
-            results = await job.signal.asend_robust(
-                job.sender, timeout=self.timeout, **job.kwargs
-            )
+            # The request that handed it over has been answered: the send is work
+            # that follows from it, not a part of it (a trace of its own, linked).
+            with following(job.signal, "background"):
+                results = await job.signal.asend_robust(
+                    job.sender, timeout=self.timeout, **job.kwargs
+                )
         except Exception as exc:
             self._failed += 1
             logger.error(

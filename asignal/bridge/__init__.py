@@ -15,6 +15,7 @@ from ._bridge import BridgeClosedError as BridgeClosedError
 from ._bridge import BridgeStatistics as BridgeStatistics
 from ._bridge import Publication as Publication
 from ._bridge import bridges_of as bridges_of
+from ._bridge import open_bridges as open_bridges
 from ._consumer import Codec as Codec
 from ._envelope import EnvelopeError as EnvelopeError
 from ._event import BridgedEvent as BridgedEvent
@@ -34,6 +35,7 @@ __all__ = [
     "bridge_reconnected",
     "bridges_of",
     "current_event",
+    "open_bridges",
 ]
 
 

@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import uuid
+import weakref
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from asignal import Signal
+from asignal._integration import BridgeEvent, publishing
 
 from ._consumer import Codec, Consumer, Counters, Registration, Settings
 from ._envelope import Envelope, encode_envelope, encode_sender, sender_ref
@@ -96,6 +98,17 @@ def _default_node_id() -> str:
 
 #: The attribute of a bridge's own receiver that names its bridge (bridges_of()).
 _OWNER = "_asignal_bridge"
+
+
+#: The bridges open now (this package's only process-wide state): what
+#: open_bridges() reports, for metrics.
+_open: weakref.WeakSet[Bridge] = weakref.WeakSet()
+
+
+def open_bridges() -> list[Bridge]:
+    """Every bridge open now (inside its ``async with``), in no particular order:
+    what metrics exporters read (``asignal.otel``'s bridge gauges)."""
+    return list(_open)
 
 
 def bridges_of(signal: Signal) -> list[Bridge]:
@@ -219,6 +232,7 @@ class Bridge:
             max_retry_delay=max_retry_delay,
             max_message_bytes=max_message_bytes,
             shutdown_timeout=shutdown_timeout,
+            system=self._transport.system,
         )
         self._options = TransportOptions(
             prefix=prefix,
@@ -337,8 +351,13 @@ class Bridge:
     # -- publishing ------------------------------------------------------------------
 
     def _encode(
-        self, registration: Registration, sender: object, named: dict[str, Any]
-    ) -> tuple[str, bytes]:
+        self,
+        registration: Registration,
+        sender: object,
+        named: dict[str, Any],
+        headers: dict[str, str],
+        event_id: str,
+    ) -> bytes:
         name = registration.name
         wire_sender = encode_sender(sender, name)
         if (
@@ -354,16 +373,15 @@ class Bridge:
         kwargs = named
         if registration.codec is not None:
             kwargs = registration.codec.encode(dict(named))
-        headers = dict(self._headers()) if self._headers is not None else {}
         envelope = Envelope(
             signal=name,
             sender=wire_sender,
             kwargs=kwargs,
             origin=self.node_id,
             headers=headers,
+            id=event_id,
         )
-        data = encode_envelope(envelope, limit=self._settings.max_message_bytes)
-        return envelope.id, data
+        return encode_envelope(envelope, limit=self._settings.max_message_bytes)
 
     async def _publish(
         self, registration: Registration, sender: object, named: dict[str, Any]
@@ -372,7 +390,22 @@ class Bridge:
             # An event from another node, or a send made while handling one: every
             # node runs these receivers itself, so publishing would repeat them.
             return None
-        event_id, data = self._encode(registration, sender, named)
+        headers = dict(self._headers()) if self._headers is not None else {}
+        event_id = uuid.uuid4().hex
+        event = BridgeEvent(
+            signal=registration.name,
+            system=self._transport.system,
+            id=event_id,
+            node=self.node_id,
+            origin=self.node_id,
+        )
+        with publishing(event, headers):
+            data = self._encode(registration, sender, named, headers, event_id)
+            return await self._publish_encoded(registration, event_id, data)
+
+    async def _publish_encoded(
+        self, registration: Registration, event_id: str, data: bytes
+    ) -> Publication:
         token = self._token
         if token is None:
             raise BridgeClosedError(
@@ -467,9 +500,11 @@ class Bridge:
             self._channel = channel
             self._token = anyio.lowlevel.current_token()
             self._loop = asyncio.get_running_loop() if _running_asyncio() else None
+            _open.add(self)
             try:
                 yield
             finally:
+                _open.discard(self)
                 self._channel = None
                 self._token = None
                 self._loop = None

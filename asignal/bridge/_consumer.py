@@ -23,6 +23,7 @@ import anyio.abc
 import anyio.lowlevel
 
 from asignal import Signal
+from asignal._integration import BridgeEvent, processing
 
 from ._envelope import Envelope, EnvelopeError, decode_envelope
 from ._event import BridgedEvent, delivering
@@ -106,6 +107,8 @@ class Settings:
     max_retry_delay: float
     max_message_bytes: int
     shutdown_timeout: float
+    #: The broker's kind (``Transport.system``), for tracing.
+    system: str = "memory"
 
 
 _Lane = tuple[str, str]
@@ -359,14 +362,20 @@ class Consumer:
             deliveries=message.deliveries,
             headers=envelope.headers,
         )
+        watched = BridgeEvent(
+            signal=envelope.signal,
+            system=settings.system,
+            id=envelope.id,
+            node=settings.node_id,
+            origin=envelope.origin,
+            deliveries=message.deliveries,
+        )
         token = delivering.set(event)
         try:
-            outcomes = await run_receivers(
-                registration.signal,
-                sender,
-                kwargs,
-                skip=skip,
-            )
+            with processing(watched, envelope.headers):
+                outcomes = await run_receivers(
+                    registration.signal, sender, kwargs, skip=skip
+                )
         finally:
             delivering.reset(token)
         failed = sum(1 for _, error in outcomes if error is not None)

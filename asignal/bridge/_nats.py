@@ -171,6 +171,7 @@ class NatsTransport(Transport):
 
     asyncio_only = True
     client_library = "nats-py"
+    system = "nats"
 
     def __init__(self, url: str) -> None:
         if importlib.util.find_spec("nats") is None:

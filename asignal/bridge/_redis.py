@@ -53,6 +53,7 @@ class RedisTransport(Transport):
 
     asyncio_only = True
     client_library = "redis-py"
+    system = "redis"
 
     def __init__(self, url: str) -> None:
         if importlib.util.find_spec("redis") is None:

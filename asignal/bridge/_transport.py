@@ -134,6 +134,8 @@ class Transport(ABC):
     asyncio_only: bool = False
     #: The client library's name, for errors.
     client_library: str = "its client library"
+    #: The broker's kind, as tracing names it (``messaging.system``).
+    system: str = "memory"
 
     @property
     @abstractmethod
