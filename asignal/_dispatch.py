@@ -293,8 +293,11 @@ class Delivery:
         return self._run_blocking()
 
     def _run_blocking(self) -> Results:
-        if self.plan.has_async:
-            check_can_block(f"{self.signal!r}.{self.method}(...)")
+        if not self.plan.has_async:
+            return call_each(
+                self.signal, self.plan.derefs, self.kwargs, self.robust, self.method
+            )
+        check_can_block(f"{self.signal!r}.{self.method}(...)")
         results: Results = []
         for is_async, group in itertools.groupby(
             self.plan.steps, key=lambda step: step[1] == ASYNC

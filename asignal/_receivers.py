@@ -23,7 +23,12 @@ _GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
 
 
 def describe_callable(fn: object) -> str:
-    """A human-readable name for *fn* that never raises (partials, instances, mocks)."""
+    """A human-readable name for *fn* that never raises (partials, instances, mocks),
+    through wrappers that name what they wrap in ``__wrapped__`` (``functools.wraps``,
+    asignal's own while a send is watched)."""
+    wrapped = getattr(fn, "__wrapped__", None)
+    if wrapped is not None and wrapped is not fn:
+        return describe_callable(wrapped)
     if isinstance(fn, functools.partial):
         return f"functools.partial({describe_callable(fn.func)})"
     if isinstance(fn, (staticmethod, classmethod)):

@@ -19,12 +19,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from ._receivers import describe_callable, describe_sender, is_async_callable
+from ._receivers import describe_callable, describe_sender
 from ._routing import ASYNC, INLINE, Plan
 from ._state import watch
 
@@ -45,6 +45,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("asignal")
+
+_NOTHING = contextlib.nullcontext()
 
 Results = list[tuple[Callable[..., Any], Any]]
 
@@ -238,23 +240,31 @@ class Watcher:
 
     def run(self, run: Callable[[], Results]) -> Results:
         """Run the send *run* inside every instrument's send context."""
-        with self._sending():
+        with self._entered(self._send_contexts):
             return _receivers_of(run())
 
     async def arun(self, run: Callable[[], Awaitable[Results]]) -> Results:
         """:meth:`run` for an async send."""
-        with self._sending():
+        with self._entered(self._send_contexts):
             return _receivers_of(await run())
 
-    @contextlib.contextmanager
-    def _sending(self) -> Generator[None]:
+    def _send_contexts(self) -> Iterator[AbstractContextManager[object]]:
+        count = len(self.plain.steps)
+        for instrument in self.instruments:
+            yield instrument.send(self.signal, self.sender, self.method, count)
+
+    def _entered(
+        self, contexts: Callable[[], Iterable[AbstractContextManager[object]]]
+    ) -> AbstractContextManager[object]:
+        """The instruments' *contexts*, entered; a shared no-op context without
+        instruments (the slow-receiver clock alone stays cheap)."""
+        if not self.instruments:
+            return _NOTHING
         with contextlib.ExitStack() as stack:
-            count = len(self.plain.steps)
-            for instrument in self.instruments:
-                stack.enter_context(
-                    instrument.send(self.signal, self.sender, self.method, count)
-                )
-            yield
+            for context in contexts():
+                stack.enter_context(context)
+            return stack.pop_all()
+        raise AssertionError("unreachable")  # pragma: no cover (for type checkers)
 
     def deref(self, deref: Callable[[], Any], mode: int) -> Callable[[], Any]:
         """*deref* giving the receiver behind its wrapper (None if it died)."""
@@ -266,45 +276,48 @@ class Watcher:
         return watched_deref
 
     def _wrap(self, receiver: Callable[..., Any], mode: int) -> Callable[..., Any]:
-        running = self._running
-        wrapper: Any
+        entered, timed = self._entered, self._timed
+        mode_name = MODE_NAMES.get(mode, "thread")
 
-        if is_async_callable(receiver):
+        def contexts() -> Iterator[AbstractContextManager[object]]:
+            for instrument in self.instruments:
+                yield instrument.receiver(
+                    self.signal, self.sender, receiver, self.method, mode_name
+                )
+
+        wrapper: Any
+        if mode == ASYNC:
 
             async def watched_async(**kwargs: Any) -> Any:
-                with running(receiver, mode):
-                    return await receiver(**kwargs)
+                start = time.perf_counter()
+                try:
+                    with entered(contexts):
+                        return await receiver(**kwargs)
+                finally:
+                    timed(receiver, start)
 
             wrapper = watched_async
         else:
 
             def watched(**kwargs: Any) -> Any:
-                with running(receiver, mode):
-                    return receiver(**kwargs)
+                start = time.perf_counter()
+                try:
+                    with entered(contexts):
+                        return receiver(**kwargs)
+                finally:
+                    timed(receiver, start)
 
             wrapper = watched
-        # Failures are logged (and TypeErrors worded) with the receiver's name.
-        wrapper.__qualname__ = describe_callable(receiver)
-        wrapper.__module__ = None
+        # Failures are logged (and TypeErrors worded) with the receiver's name:
+        # describe_callable() follows __wrapped__.
         wrapper.__wrapped__ = receiver
         return cast("Callable[..., Any]", wrapper)
 
-    @contextlib.contextmanager
-    def _running(self, receiver: Callable[..., Any], mode: int) -> Generator[None]:
-        mode_name = MODE_NAMES.get(mode, "thread")
-        start = time.perf_counter()
-        try:
-            with contextlib.ExitStack() as stack:
-                for instrument in self.instruments:
-                    stack.enter_context(
-                        instrument.receiver(
-                            self.signal, self.sender, receiver, self.method, mode_name
-                        )
-                    )
-                yield
-        finally:
+    def _timed(self, receiver: Callable[..., Any], start: float) -> None:
+        threshold = self.threshold
+        if threshold is not None:
             elapsed = time.perf_counter() - start
-            if self.threshold is not None and elapsed > self.threshold:
+            if elapsed > threshold:
                 self._slow(receiver, elapsed)
 
     def _slow(self, receiver: Callable[..., Any], elapsed: float) -> None:
