@@ -61,6 +61,7 @@ __all__ = [
 logger = logging.getLogger("asignal")
 
 _MISSING: Any = object()
+_NOTHING = contextlib.nullcontext()
 
 Results = list[tuple[Callable[..., Any], Any]]
 
@@ -227,10 +228,21 @@ async def arun(
         if robust:  # the caller's cancellation is never swallowed (see run)
             await anyio.lowlevel.checkpoint_if_cancelled()
         return [(receiver, result)]
-    delivery = Delivery(signal, plan, kwargs, method, robust, timeout)
-    if plan.watcher is not None:
-        return await plan.watcher.arun(delivery.run_all)
-    return await delivery.run_all()
+    calls = plan.live()
+    if not calls:
+        return []
+    # Not a coroutine of its own: every frame between the receivers and the loop
+    # is crossed again at each of their suspensions.
+    watcher = plan.watcher
+    with _NOTHING if watcher is None else watcher.sending():
+        base = copy_context()
+        contexts: list[Context | None] = []
+        try:
+            delivery = Delivery(signal, plan, kwargs, method, robust, timeout)
+            results = await delivery.run(calls, base, contexts)
+        finally:
+            merge_contexts(base, contexts)
+        return results if watcher is None else watcher.receivers_of(results)
 
 
 class Delivery:
@@ -270,19 +282,6 @@ class Delivery:
         return results[0][1]
 
     # -- the sends ---------------------------------------------------------------
-
-    async def run_all(self) -> Results:
-        """``asend``/``asend_robust``: every live receiver of the plan, at once (see
-        :meth:`run`), their context changes merged into the caller's."""
-        calls = self.plan.live()
-        if not calls:
-            return []
-        base = copy_context()
-        contexts: list[Context | None] = []
-        try:
-            return await self.run(calls, base, contexts)
-        finally:
-            merge_contexts(base, contexts)
 
     def run_blocking(self) -> Results:
         """``send``/``send_robust`` with async receivers or watched: sync receivers

@@ -1,7 +1,7 @@
 """The seam through which ``asignal.testing`` observes and mutes sends.
 
 The state is in ``_state.hooks``; the core never imports the testing module. A send
-pays one attribute check (``hooks.active``) while nothing observes or mutes.
+pays one attribute check (``hooks.active``) while nothing observes, mutes or watches.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._state import hooks
+from ._state import hooks, refresh_flags
 
 if TYPE_CHECKING:
     from ._signal import Signal
@@ -35,7 +35,7 @@ muted = hooks.muted
 
 
 def _recompute() -> None:
-    hooks.active = bool(hooks.observers or hooks.mute_users or hooks.global_mutes)
+    refresh_flags()
 
 
 def add_observer(observer: Observer) -> None:

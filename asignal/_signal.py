@@ -326,7 +326,9 @@ class Signal:
             _reject_reserved(named, method)
         if self._check_args:
             self._check_payload(named, method)
-        if hooks.active and intercept(self, sender, dict(named), method):
+        # One flag for the testing hooks and for watching: a send pays one check.
+        hooked = hooks.active
+        if hooked and intercept(self, sender, dict(named), method):
             return None
         connections = self._connections
         if not connections.entries:
@@ -335,7 +337,7 @@ class Signal:
         named["sender"] = sender
         routing = connections.routing or connections.route()
         plan = routing[0].get(id(sender), routing[1])
-        if watch.active:
+        if hooked and watch.active:
             return watched_plan(self, plan, sender, method)
         return plan
 

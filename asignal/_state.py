@@ -5,10 +5,10 @@ Everything else in the core is per signal or per send. What lives here:
 * :data:`signals`: every live ``Signal``, for tooling (``asignal.testing``,
   ``asignal list``); weak, so a signal made in a test goes away with it.
 * :data:`hooks`: the observers and mutes of ``asignal.testing`` and the pytest
-  plugin, and the one flag a send reads to know that none is active.
-* :data:`watch`: the instruments (``asignal.otel``) and the process-wide
-  slow-receiver threshold, and the one flag a send reads to know that nothing
-  watches (see ``_watch``).
+  plugin, and ``hooks.active``, the one flag a send reads to know that no hook
+  and nothing that watches is active.
+* :data:`watch`: what watches sends: the instruments (``asignal.otel``) and the
+  slow-receiver thresholds (see ``_watch``).
 * :data:`kept_loop`: the asyncio event loop that ``send()`` uses from threads that
   run no loop of their own (see ``_blocking``); started on first use.
 * :data:`discovered`: the receiver modules ``autodiscover()`` has imported.
@@ -36,6 +36,7 @@ __all__ = [
     "discovered",
     "hooks",
     "kept_loop",
+    "refresh_flags",
     "signals",
     "watch",
 ]
@@ -45,7 +46,8 @@ signals: weakref.WeakSet[Signal] = weakref.WeakSet()
 
 class Hooks:
     """Observers and mutes (``asignal.testing``). ``active`` is the only attribute a
-    send reads while none is registered, which is the normal case in production."""
+    send reads while none is registered and nothing watches, which is the normal
+    case in production; ``testing`` says whether an observer or mute is."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -60,6 +62,7 @@ class Hooks:
         )
         #: Process-wide mutes (pytest fixtures and marker), one entry per open mute.
         self.global_mutes: list[tuple[bool, frozenset[Signal]]] = []
+        self.testing = False
         self.active = False
 
 
@@ -67,11 +70,9 @@ hooks = Hooks()
 
 
 class Watch:
-    """What watches sends (``_watch``). ``active`` is the only attribute a send
-    reads while nothing does."""
+    """What watches sends (``_watch``); changed under ``hooks.lock``."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
         #: Objects with the ``_watch.Instrument`` methods, in registration order.
         self.instruments: tuple[Any, ...] = ()
         #: The process-wide slow-receiver threshold in seconds, or None.
@@ -80,16 +81,20 @@ class Watch:
         self.slow_signals: weakref.WeakSet[Signal] = weakref.WeakSet()
         self.active = False
 
-    def recompute(self) -> None:
-        """Set ``active``; call with ``lock`` held after any change."""
-        self.active = bool(
-            self.instruments
-            or self.slow_threshold is not None
-            or len(self.slow_signals)
-        )
+        self.active = False
 
 
 watch = Watch()
+
+
+def refresh_flags() -> None:
+    """Recompute ``hooks.testing``, ``watch.active`` and ``hooks.active`` after a
+    change to either; call with ``hooks.lock`` held."""
+    hooks.testing = bool(hooks.observers or hooks.mute_users or hooks.global_mutes)
+    watch.active = bool(
+        watch.instruments or watch.slow_threshold is not None or len(watch.slow_signals)
+    )
+    hooks.active = hooks.testing or watch.active
 
 
 class KeptLoopState:

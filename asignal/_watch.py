@@ -1,7 +1,8 @@
 """Watching sends: instruments (``asignal.otel``) and slow-receiver warnings.
 
-Nothing here runs while nothing watches: a send reads one flag (``watch.active``, in
-``Signal.prepare``) and takes its usual path. While something watches, ``prepare``
+Nothing here runs while nothing watches: a send reads one flag (``hooks.active``, in
+``Signal.prepare``, shared with ``asignal.testing``'s hooks) and takes its usual
+path. While something watches, ``prepare``
 hands the send :func:`watched_plan`: the same receivers, each behind a wrapper that
 runs every instrument's receiver context around the call and times it. The send
 itself runs through :meth:`Watcher.run` (or :meth:`Watcher.arun`), inside every
@@ -19,14 +20,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ._receivers import describe_callable, describe_sender
 from ._routing import ASYNC, INLINE, Plan
-from ._state import watch
+from ._state import hooks, refresh_flags, watch
 
 if TYPE_CHECKING:
     from ._signal import Signal
@@ -124,17 +125,17 @@ class BridgeEvent:
 
 def add_instrument(instrument: Instrument) -> None:
     """Watch every send with *instrument* from now on (once, however often added)."""
-    with watch.lock:
+    with hooks.lock:
         if instrument not in watch.instruments:
             watch.instruments = (*watch.instruments, instrument)
-        watch.recompute()
+        refresh_flags()
 
 
 def remove_instrument(instrument: Instrument) -> None:
     """Stop watching with *instrument*; nothing if it was not added."""
-    with watch.lock:
+    with hooks.lock:
         watch.instruments = tuple(i for i in watch.instruments if i is not instrument)
-        watch.recompute()
+        refresh_flags()
 
 
 def set_slow_threshold(seconds: float | None) -> float | None:
@@ -146,9 +147,9 @@ def set_slow_threshold(seconds: float | None) -> float | None:
     :raises ValueError: *seconds* is negative or not a number.
     """
     checked = check_threshold(seconds)
-    with watch.lock:
+    with hooks.lock:
         previous, watch.slow_threshold = watch.slow_threshold, checked
-        watch.recompute()
+        refresh_flags()
     return previous
 
 
@@ -169,12 +170,12 @@ def check_threshold(seconds: float | None) -> float | None:
 
 def watch_signal(signal: Signal, threshold: float | None) -> None:
     """Record whether *signal* has a slow-receiver threshold of its own."""
-    with watch.lock:
+    with hooks.lock:
         if threshold is None:
             watch.slow_signals.discard(signal)
         else:
             watch.slow_signals.add(signal)
-        watch.recompute()
+        refresh_flags()
 
 
 def watched_plan(signal: Signal, plan: Plan, sender: object, method: str) -> Plan:
@@ -239,14 +240,21 @@ class Watcher:
         ).plan()
 
     def run(self, run: Callable[[], Results]) -> Results:
-        """Run the send *run* inside every instrument's send context."""
-        with self._entered(self._send_contexts):
-            return _receivers_of(run())
+        """Run the blocking send *run* as :meth:`sending` and
+        :meth:`receivers_of` say."""
+        with self.sending():
+            return self.receivers_of(run())
 
-    async def arun(self, run: Callable[[], Awaitable[Results]]) -> Results:
-        """:meth:`run` for an async send."""
-        with self._entered(self._send_contexts):
-            return _receivers_of(await run())
+    def sending(self) -> AbstractContextManager[object]:
+        """Every instrument's send context, entered: run the send inside it."""
+        return self._entered(self._send_contexts)
+
+    @staticmethod
+    def receivers_of(results: Results) -> Results:
+        """*results* of the wrapped receivers, with the receivers themselves."""
+        return [
+            (cast("Any", wrapper).__wrapped__, result) for wrapper, result in results
+        ]
 
     def _send_contexts(self) -> Iterator[AbstractContextManager[object]]:
         count = len(self.plain.steps)
@@ -339,10 +347,6 @@ class Watcher:
                     "duration": elapsed,
                 },
             )
-
-
-def _receivers_of(results: Results) -> Results:
-    return [(cast("Any", wrapper).__wrapped__, result) for wrapper, result in results]
 
 
 # -- seams for integrations (asignal.asgi, asignal.bridge) --------------------------
