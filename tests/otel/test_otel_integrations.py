@@ -78,6 +78,11 @@ def trace_id(span: ReadableSpan) -> int:
     return int(span.context.trace_id)
 
 
+def attr(span: ReadableSpan, key: str) -> Any:
+    """The span's attribute *key* (KeyError if it has none)."""
+    return (span.attributes or {})[key]
+
+
 def is_child(child: ReadableSpan, parent: ReadableSpan) -> bool:
     """Whether *child*'s parent is *parent* (same trace, parent's span id)."""
     return (
@@ -200,11 +205,13 @@ def serve(app: ASGIApp) -> Iterator[str]:
         assert not thread.is_alive(), "uvicorn did not shut down within 15 s"
 
 
+@pytest.mark.parametrize("endpoint_kind", ["async", "sync"])
 def test_background_send_after_a_uvicorn_response_is_a_linked_trace(
-    telemetry: Telemetry,
+    telemetry: Telemetry, endpoint_kind: str
 ) -> None:
     """Over real HTTP (uvicorn, httpx): the endpoint's span is the request's; the
-    send it hands over runs after the response in a trace of its own, linked to it."""
+    send it hands over runs after the response in a trace of its own, linked to it.
+    A sync endpoint hands it over from Starlette's worker thread."""
     order_placed = Signal(name=unique("order_placed"))
     delivered = threading.Event()
     seen: list[trace.SpanContext] = []
@@ -213,13 +220,20 @@ def test_background_send_after_a_uvicorn_response_is_a_linked_trace(
         seen.append(trace.get_current_span().get_span_context())
         delivered.set()
 
-    async def endpoint(request: Request) -> Response:
+    def handle() -> Response:
         with tracer(telemetry).start_as_current_span(
             "GET /orders", kind=SpanKind.SERVER
         ):
             send_after_response(order_placed, "shop", order_id=7)
             return PlainTextResponse("ok")
 
+    async def async_endpoint(request: Request) -> Response:
+        return handle()
+
+    def sync_endpoint(request: Request) -> Response:
+        return handle()
+
+    endpoint = async_endpoint if endpoint_kind == "async" else sync_endpoint
     app = Starlette(routes=[Route("/orders", endpoint)])
     app.add_middleware(SignalMiddleware)
     order_placed.connect(on_order_placed, weak=False)
@@ -300,14 +314,21 @@ async def test_background_gauge_reports_an_open_owner(telemetry: Telemetry) -> N
     slow.connect(hold, weak=False)
     async with BackgroundSends(concurrency=1) as owner:
         assert states() == {"buffered": 0, "reserved": 0, "running": 0}
-        owner.send_soon(slow, "a")
-        owner.send_soon(slow, "b")
+        for sender in ("a", "b", "c"):
+            owner.send_soon(slow, sender)
         with anyio.fail_after(10):
             await started.wait()
-        # One being delivered, the other waiting for the one delivery slot.
-        assert states() == {"buffered": 1, "reserved": 0, "running": 1}
+        # One being delivered, two waiting for the one delivery slot.
+        assert states() == {"buffered": 2, "reserved": 0, "running": 1}
+        # A request's send after the response, held until that request ends (as
+        # SignalMiddleware holds it).
+        held = owner.hold_for_request()
+        held.add(slow, "d", {})
+        assert states() == {"buffered": 2, "reserved": 1, "running": 1}
+        held.release()
+        assert states() == {"buffered": 3, "reserved": 0, "running": 1}
         release.set()
-    assert owner.statistics().delivered == 2
+    assert owner.statistics().delivered == 4
     assert states() == {"buffered": 0, "reserved": 0, "running": 0}
 
 
@@ -466,6 +487,120 @@ async def test_memory_bridge_event_is_one_trace_across_nodes(
     )
 
 
+async def check_redelivery_trace(
+    telemetry: Telemetry, url: str, system: str, prefix: str
+) -> None:
+    """at_least_once: a receiver that fails gets the event again. Each delivery has
+    a process span under the one publish span; the redelivery runs only the
+    receiver that failed."""
+    name = unique("order_paid")
+    calls: list[str] = []
+
+    async with two_nodes(url, name, "at_least_once", prefix) as (a, b):
+
+        async def steady(sender: object, **kwargs: Any) -> None:
+            calls.append("steady")
+
+        async def flaky(sender: object, **kwargs: Any) -> None:
+            calls.append("flaky")
+            if calls.count("flaky") == 1:
+                raise RuntimeError("not yet")
+
+        b.signal.connect(steady, weak=False)
+        b.signal.connect(flaky, weak=False)
+        await a.signal.asend("shop", order_id=4)
+        with anyio.fail_after(10):
+            while [s.name for s in telemetry.spans()].count(f"process {name}") < 2:
+                await anyio.sleep(0.01)
+    assert sorted(calls) == ["flaky", "flaky", "steady"]
+
+    publish = telemetry.span(f"publish {name}")
+    processes = sorted(
+        (s for s in telemetry.spans() if s.name == f"process {name}"),
+        key=lambda s: attr(s, "messaging.message.delivery_count"),
+    )
+    assert [attr(s, "messaging.message.delivery_count") for s in processes] == [1, 2]
+    for process in processes:
+        assert is_child(process, publish)
+        assert attr(process, "messaging.system") == system
+    first, second = (
+        [
+            send
+            for send in telemetry.children(process)
+            if send.name == f"asend_robust {name}"
+        ]
+        for process in processes
+    )
+    assert len(first) == 1
+    assert len(second) == 1
+    ran_first = {
+        attr(s, "asignal.receiver").rsplit(".", 1)[-1]: s
+        for s in telemetry.children(first[0])
+    }
+    assert {"steady", "flaky"} <= set(ran_first)
+    failed = ran_first["flaky"]
+    assert failed.status.status_code is trace.StatusCode.ERROR
+    assert attr(failed, "asignal.outcome") == "error"
+    assert [e.name for e in failed.events] == ["exception"]
+    # The redelivery runs only the receiver that failed, and it succeeds.
+    [rerun] = telemetry.children(second[0])
+    assert attr(rerun, "asignal.receiver").endswith(".flaky")
+    assert attr(rerun, "asignal.outcome") == "ok"
+    assert attr(second[0], "asignal.receivers") == 1
+
+
+async def test_memory_bridge_redelivery_is_traced_under_the_publish(
+    telemetry: Telemetry,
+) -> None:
+    await check_redelivery_trace(
+        telemetry, f"memory://{uuid.uuid4().hex}", "memory", "asignal"
+    )
+
+
+async def test_bridged_send_from_a_plain_thread_is_one_trace(
+    telemetry: Telemetry,
+) -> None:
+    """send() of a bridged signal from a thread without a loop: the bridge's
+    receiver runs on asignal's kept loop and publishes on the bridge's own loop;
+    the trace still runs from the thread's span to node-b's receiver."""
+    name = unique("report_ready")
+    errors: list[BaseException] = []
+    ran: list[str] = []
+
+    url = f"memory://{uuid.uuid4().hex}"
+    async with two_nodes(url, name, "at_most_once", "asignal") as (a, b):
+
+        async def on_report(sender: object, **kwargs: Any) -> None:
+            ran.append("node-b")
+
+        b.signal.connect(on_report, weak=False)
+
+        def work() -> None:
+            try:
+                with tracer(telemetry).start_as_current_span("job"):
+                    a.signal.send("worker")
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        thread = threading.Thread(target=work)
+        thread.start()
+        # The publish needs this loop: wait for the thread without blocking it.
+        await anyio.to_thread.run_sync(thread.join, 10)
+        assert not thread.is_alive()
+        assert errors == []
+        process = await wait_for_span(telemetry, f"process {name}")
+    assert ran == ["node-b"]
+    job = telemetry.span("job")
+    send = telemetry.span(f"send {name}")
+    assert is_child(send, job)
+    publish = telemetry.span(f"publish {name}")
+    assert descends(publish, send, telemetry)
+    assert is_child(process, publish)
+    remote = receiver_span(telemetry, "on_report")
+    assert is_child(remote, telemetry.span(f"asend_robust {name}"))
+    assert descends(remote, job, telemetry)
+
+
 @pytest.fixture
 async def redis_url() -> AsyncIterator[tuple[str, str]]:
     """The machine's Redis and a key prefix of this test's own (its keys deleted
@@ -485,6 +620,14 @@ async def test_redis_bridge_event_is_one_trace_across_nodes(
 ) -> None:
     url, prefix = redis_url
     await check_bridged_trace(telemetry, url, "redis", delivery, prefix)
+
+
+@asyncio_only
+async def test_redis_bridge_redelivery_is_traced_under_the_publish(
+    telemetry: Telemetry, redis_url: tuple[str, str]
+) -> None:
+    url, prefix = redis_url
+    await check_redelivery_trace(telemetry, url, "redis", prefix)
 
 
 # -- 3. the SQLAlchemy bridge ------------------------------------------------------
