@@ -7,6 +7,7 @@ import functools
 import logging
 import os
 import socket
+import threading
 import uuid
 import weakref
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
@@ -101,14 +102,18 @@ _OWNER = "_asignal_bridge"
 
 
 #: The bridges open now (this package's only process-wide state): what
-#: open_bridges() reports, for metrics.
+#: open_bridges() reports, for metrics. Guarded by _open_lock: metrics readers
+#: list it from threads of their own while event loops add and discard bridges (a
+#: set that changes size while it is listed raises RuntimeError).
 _open: weakref.WeakSet[Bridge] = weakref.WeakSet()
+_open_lock = threading.Lock()
 
 
 def open_bridges() -> list[Bridge]:
     """Every bridge open now (inside its ``async with``), in no particular order:
-    what metrics exporters read (``asignal.otel``'s bridge gauges)."""
-    return list(_open)
+    what metrics exporters read (``asignal.otel``'s bridge gauges). Thread-safe."""
+    with _open_lock:
+        return list(_open)
 
 
 def bridges_of(signal: Signal) -> list[Bridge]:
@@ -500,11 +505,13 @@ class Bridge:
             self._channel = channel
             self._token = anyio.lowlevel.current_token()
             self._loop = asyncio.get_running_loop() if _running_asyncio() else None
-            _open.add(self)
+            with _open_lock:
+                _open.add(self)
             try:
                 yield
             finally:
-                _open.discard(self)
+                with _open_lock:
+                    _open.discard(self)
                 self._channel = None
                 self._token = None
                 self._loop = None
