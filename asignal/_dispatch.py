@@ -35,8 +35,8 @@ import anyio.to_thread
 from ._blocking import check_can_block, run_blocking
 from ._receivers import (
     describe_callable,
-    describe_sender,
     is_async_callable,
+    log_fields,
     returned_coroutine,
 )
 from ._routing import ASYNC, INLINE, Plan
@@ -81,12 +81,7 @@ def log_failure(
             method,
             _describe_exception(exc),
             exc_info=exc,
-            extra={
-                "signal": signal.name,
-                "receiver": describe_callable(receiver),
-                "sender": describe_sender(sender),
-                "method": method,
-            },
+            extra=log_fields(signal, receiver=receiver, sender=sender, method=method),
         )
 
 

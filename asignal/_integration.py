@@ -10,6 +10,7 @@ from typing import Any
 
 from ._blocking import runs_event_loop
 from ._dispatch import Results, arun, call_each
+from ._receivers import log_fields
 from ._signal import Signal, check_send
 from ._state import hooks
 from ._watch import (
@@ -30,6 +31,7 @@ __all__ = [
     "check_send",
     "following",
     "is_observed",
+    "log_fields",
     "processing",
     "publishing",
     "remove_instrument",

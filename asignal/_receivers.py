@@ -15,6 +15,7 @@ __all__ = [
     "describe_callable",
     "describe_sender",
     "is_async_callable",
+    "log_fields",
     "returned_coroutine",
     "unwrap_callable",
 ]
@@ -54,6 +55,30 @@ def describe_sender(sender: object) -> str | None:
         return repr(sender)
     except Exception:
         return f"<{type(sender).__qualname__} object>"
+
+
+def log_fields(
+    signal: object,
+    *,
+    receiver: object = None,
+    sender: object = None,
+    method: str | None = None,
+) -> dict[str, object]:
+    """The structured fields of a log record about *signal* (``extra=``): the
+    signal's name (a ``Signal``'s ``name``, or *signal* itself if a string), the
+    receiver's qualified name and the sender (:func:`describe_sender`) when given,
+    and the send method."""
+    name = (
+        signal
+        if isinstance(signal, str) or signal is None
+        else getattr(signal, "name", None)
+    )
+    fields: dict[str, object] = {"signal": name, "sender": describe_sender(sender)}
+    if receiver is not None:
+        fields["receiver"] = describe_callable(receiver)
+    if method is not None:
+        fields["method"] = method
+    return fields
 
 
 def unwrap_callable(fn: object) -> object:

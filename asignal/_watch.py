@@ -25,7 +25,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from ._receivers import describe_callable, describe_sender
+from ._receivers import describe_callable, log_fields
 from ._routing import ASYNC, INLINE, Plan
 from ._state import hooks, refresh_flags, watch
 
@@ -340,10 +340,12 @@ class Watcher:
                 self.method,
                 self.threshold,
                 extra={
-                    "signal": self.signal.name,
-                    "receiver": name,
-                    "sender": describe_sender(self.sender),
-                    "method": self.method,
+                    **log_fields(
+                        self.signal,
+                        receiver=receiver,
+                        sender=self.sender,
+                        method=self.method,
+                    ),
                     "duration": elapsed,
                 },
             )

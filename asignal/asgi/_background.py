@@ -22,7 +22,7 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
-from .._integration import check_send, following
+from .._integration import check_send, following, log_fields
 from .._signal import Signal
 
 if TYPE_CHECKING:
@@ -326,6 +326,7 @@ class BackgroundSends:
                 type(exc).__qualname__,
                 exc,
                 exc_info=exc,
+                extra=log_fields(job.signal, sender=job.sender, method="asend_robust"),
             )
         else:
             self._delivered += 1

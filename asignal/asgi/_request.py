@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .. import signals
+from .._integration import log_fields
 from ._handoff import RequestSends, find_owner, request_sends
 
 if TYPE_CHECKING:
@@ -257,6 +258,7 @@ async def handle_connection(
                     scope.get("type"),
                     scope.get("path"),
                     finished_timeout,
+                    extra=log_fields(signals.request_finished, sender=sender),
                 )
         finally:
             sends.end()

@@ -23,7 +23,7 @@ import anyio.abc
 import anyio.lowlevel
 
 from asignal import Signal
-from asignal._integration import BridgeEvent, processing
+from asignal._integration import BridgeEvent, log_fields, processing
 
 from ._envelope import Envelope, EnvelopeError, decode_envelope
 from ._event import BridgedEvent, delivering
@@ -309,6 +309,7 @@ class Consumer:
             self.settings.node_id,
             message.subject,
             reason,
+            extra=log_fields(message.subject),
         )
         await self.channel.dead_letter(message, reason)
         self.counters.dead_lettered += 1

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 
 from .. import Signal
-from .._integration import send_awaiting
+from .._integration import log_fields, send_awaiting
 from . import _state
 from ._options import Options, post_delivery_for
 from ._state import Delivery, flush_state
@@ -136,6 +136,7 @@ def _log_not_sent(delivery: Delivery, cause: BaseException) -> None:
         about,
         type(cause).__qualname__,
         cause,
+        extra=log_fields(signal, sender=sender),
     )
 
 

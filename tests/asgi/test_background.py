@@ -291,7 +291,12 @@ async def test_failed_send_is_logged_and_counted(
         owner.send_soon(signal, "shop", order_id=2)
     assert got == [2]
     assert (owner.statistics().failed, owner.statistics().delivered) == (1, 1)
-    assert any("Background send of" in r.getMessage() for r in caplog.records)
+    (record,) = [r for r in caplog.records if "Background send of" in r.getMessage()]
+    # Structured fields, for JSON log pipelines.
+    assert (record.__dict__["signal"], record.__dict__["sender"]) == (
+        "tests.unreachable",
+        "'shop'",
+    )
 
 
 STRICT = Signal(name="tests.strict", providing_args=["order_id"], strict=True)
