@@ -47,8 +47,10 @@ logger = logging.getLogger("asignal")
 T = TypeVar("T")
 
 #: The owners open now (this module's only process-wide state), for
-#: background_statistics().
+#: background_statistics(); guarded by _open_lock, since metrics readers list them
+#: from threads of their own while event loops open and close owners.
 _open: weakref.WeakSet[BackgroundSends] = weakref.WeakSet()
+_open_lock = threading.Lock()
 
 
 def _is_int(value: object) -> bool:
@@ -59,7 +61,9 @@ def background_statistics() -> list[BackgroundStatistics]:
     """:meth:`BackgroundSends.statistics` of every owner open now (inside its
     ``async with``), in no particular order: what metrics exporters read
     (``asignal.otel``'s ``asignal.background.sends`` gauge)."""
-    return [owner.statistics() for owner in list(_open)]
+    with _open_lock:
+        owners = list(_open)
+    return [owner.statistics() for owner in owners]
 
 
 class BackgroundBufferFull(RuntimeError):
@@ -196,7 +200,8 @@ class BackgroundSends:
         self._state = "open"
         # start(): the consumer task exists before anything can be queued.
         await self._tg.start(self._consume, name="asignal background sends")
-        _open.add(self)
+        with _open_lock:
+            _open.add(self)
         return self
 
     async def __aexit__(
@@ -236,7 +241,8 @@ class BackgroundSends:
             return None
         finally:
             self._state = "closed"
-            _open.discard(self)
+            with _open_lock:
+                _open.discard(self)
             if self._receive is not None:
                 self._receive.close()
 
