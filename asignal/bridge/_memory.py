@@ -342,7 +342,8 @@ class _MemoryChannel(Channel):
         behind = 0
         for subject in self.subjects:
             cursor = group.cursors.get(subject, 0)
-            behind += sum(
-                1 for seq, _ in self.broker.logs.get(subject, ()) if seq >= cursor
-            )
+            # A copy first: metrics readers call this from their own threads, and
+            # iterating a deque the loop appends to meanwhile raises.
+            log = list(self.broker.logs.get(subject, ()))
+            behind += sum(1 for seq, _ in log if seq >= cursor)
         return behind
