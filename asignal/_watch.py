@@ -268,11 +268,14 @@ class Watcher:
         instruments (the slow-receiver clock alone stays cheap)."""
         if not self.instruments:
             return _NOTHING
-        with contextlib.ExitStack() as stack:
+        stack = contextlib.ExitStack()
+        try:
             for context in contexts():
                 stack.enter_context(context)
-            return stack.pop_all()
-        raise AssertionError("unreachable")  # pragma: no cover (for type checkers)
+        except BaseException:
+            stack.close()  # an instrument failed: leave those entered before it
+            raise
+        return stack
 
     def deref(self, deref: Callable[[], Any], mode: int) -> Callable[[], Any]:
         """*deref* giving the receiver behind its wrapper (None if it died)."""
