@@ -45,16 +45,18 @@ def describe_callable(fn: object) -> str:
 
 
 def describe_sender(sender: object) -> str | None:
-    """The sender as a log record's ``sender`` field: a class or function by its
-    qualified name, None as None, anything else by ``repr`` (never raises)."""
+    """The sender as log records and spans show it: None as None, a class or
+    function by its qualified name, a ``str``, ``int``, ``float`` or ``bool`` by
+    ``repr``, any other object by its type (``<module.Type object>``): its own
+    ``repr`` could be slow, fail, or show data that logs must not hold."""
     if sender is None:
         return None
+    if type(sender) in (str, int, float, bool):
+        return repr(sender)
     if isinstance(sender, type) or callable(sender):
         return describe_callable(sender)
-    try:
-        return repr(sender)
-    except Exception:
-        return f"<{type(sender).__qualname__} object>"
+    kind = type(sender)
+    return f"<{kind.__module__}.{kind.__qualname__} object>"
 
 
 def log_fields(

@@ -367,3 +367,26 @@ def test_instrument_added_twice_watches_once() -> None:
     finally:
         remove_instrument(instrument)
         remove_instrument(instrument)  # a second removal is harmless
+
+
+def test_sender_field_never_uses_an_objects_repr(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An object sender is shown by its type: its repr could be slow, raise, or
+    hold data that logs must not."""
+    signal = Signal(name="s")
+
+    class Secret:
+        def __repr__(self) -> str:
+            raise AssertionError("repr called")
+
+    def boom(sender: object, **kwargs: Any) -> None:
+        raise ValueError("boom")
+
+    signal.connect(boom)
+    signal.send_robust(Secret())
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.__dict__["sender"] == (
+        f"<{__name__}.test_sender_field_never_uses_an_objects_repr.<locals>.Secret"
+        " object>"
+    )
