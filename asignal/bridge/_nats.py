@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from ._nats_core import CoreChannel
     from ._nats_jetstream import JetStreamChannel
 
-__all__ = ["NatsSettings", "NatsTransport", "name_token", "nats_errors"]
+__all__ = ["NatsSettings", "NatsTransport", "name_token", "nats_errors", "synced"]
 
 logger = logging.getLogger("asignal")
 
@@ -75,6 +75,30 @@ def nats_errors() -> tuple[type[BaseException], ...]:
     import nats.errors
 
     return (nats.errors.Error, OSError, asyncio.TimeoutError, TimeoutError)
+
+
+async def synced(client: Any, timeout: float) -> None:
+    """Return once the server has processed everything *client* sent before the
+    call (subscriptions, unsubscriptions, publishes, acknowledgements).
+
+    nats-py's ``flush()`` does not promise that: it writes its PING straight to the
+    socket, ahead of the commands still queued for nats-py's flusher task, so the
+    PONG can come back before the server has seen them (a SUB then takes effect
+    after a publish made once ``flush()`` returned, and that message never reaches
+    the subscriber). A message to an inbox of our own goes through the same queue
+    as those commands, after them, and the server handles one connection's
+    commands in order: when it comes back, they were all handled.
+
+    :raises: one of :func:`nats_errors` (for example a timeout while reconnecting).
+    """
+    inbox = client.new_inbox()
+    sub = await client.subscribe(inbox)
+    try:
+        await client.publish(inbox, b"")
+        await sub.next_msg(timeout=timeout)
+    finally:
+        with contextlib.suppress(*nats_errors()):
+            await sub.unsubscribe()
 
 
 def check_subject(what: str, subject: str) -> None:

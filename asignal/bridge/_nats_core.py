@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 
-from ._nats import nats_errors
+from ._nats import nats_errors, synced
 from ._transport import Channel, Message, TransportError, TransportOptions
 
 __all__ = ["CoreChannel"]
@@ -46,13 +46,16 @@ class CoreChannel(Channel):
     @asynccontextmanager
     async def subscribed(self, subjects: Sequence[str]) -> AsyncGenerator[None]:
         """Subscribe to every signal's subject; unsubscribe (by closing the client)
-        when done."""
+        when done. Once this yields, the server has the subscriptions: a message
+        published after that reaches the node."""
         self.subjects = {f"{self.options.prefix}.{s}": s for s in subjects}
         with self.buffer, self.received:
             try:
                 for subject in self.subjects:
                     await self.client.subscribe(subject, cb=self._arrived)
-                await self.client.flush(timeout=5)
+                # Not flush(): its PONG can come back before the server has the
+                # subscriptions (see synced).
+                await synced(self.client, timeout=5)
             except nats_errors() as exc:
                 raise self.failed("subscribing", exc) from exc
             yield

@@ -11,11 +11,12 @@ bridge dead-letters an event at that last delivery, so none is dropped unseen).
 Messages the node holds (running, or waiting for their retry) are reported in
 progress every third of ``ack_wait``, so JetStream redelivers only what a node lost
 track of (it died, or its connection did). A retry waits here and is then negatively
-acknowledged, which JetStream counts as a delivery; when the channel closes, every
-message still held is negatively acknowledged so the node's next run gets it at
-once (after the node's last pull request expired, about a second). If the server
-lost the stream or the consumers (restarted without its store), they are created
-again from the start of the new stream, with back-off, and
+acknowledged, which JetStream counts as a delivery. When the channel closes, it
+withdraws its open pull requests (unsubscribing their inbox, confirmed by the server
+before the channel is closed), so events published afterwards wait for the node's
+next run, and negatively acknowledges every message still held, with a delay of a
+second, so that run gets it then. If the server lost the stream or the consumers (restarted without its
+store), they are created again from the start of the new stream, with back-off, and
 ``on_reconnect(True, ...)`` says events may have been lost.
 """
 
@@ -35,7 +36,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from ._nats import NatsSettings, name_token, nats_errors
+from ._nats import NatsSettings, name_token, nats_errors, synced
 from ._nats_core import dead_letter_headers, dead_letter_subject
 from ._transport import (
     Channel,
@@ -51,6 +52,8 @@ logger = logging.getLogger("asignal")
 
 #: The longest a fetch waits for something to arrive.
 _FETCH_WAIT = 1.0
+#: Seconds after which the messages a closing node held are delivered again.
+_HAND_BACK_DELAY = 1.0
 #: The longest back-off between attempts to create a lost stream again.
 _MAX_BACKOFF = 5.0
 
@@ -184,6 +187,11 @@ class JetStreamChannel(Channel):
                 max_ack_pending=-1,
             )
             await self._ensure_consumer(config)
+            # After a loss: a request of the old subscription must not take events.
+            try:
+                await self._unsubscribe(consumer)
+            except nats_errors():
+                pass  # the connection's subscriptions are gone with it
             consumer.pull = await self.js.pull_subscribe_bind(
                 consumer=consumer.durable, stream=self.stream
             )
@@ -235,19 +243,42 @@ class JetStreamChannel(Channel):
                     break  # disconnected: JetStream redelivers after ack_wait
 
     async def _hand_back(self) -> None:
-        for msg in self._held.values():
-            try:
-                # Once this node's pull requests have expired: JetStream would hand
-                # a message to a request still open, which nobody reads any more.
-                await msg.nak(delay=_FETCH_WAIT + 0.2)
-            except nats_errors():
-                break
-        self._held.clear()
-        self._retries.clear()
+        """Withdraw this node's pull requests, then hand back what it holds.
+
+        The reader stops in the middle of a fetch, so a pull request of this node is
+        usually still open on the server (for up to ``_FETCH_WAIT``). Were the
+        client just closed, JetStream could hand that request an event published
+        right after the channel closed (the server may see the publish before it
+        sees this connection go) and the event would come back only after
+        ``ack_wait``. Unsubscribing the requests' inbox withdraws them (JetStream
+        drops a request nobody listens to before delivering), and :func:`synced`
+        returns once the server has done so. The held messages are negatively
+        acknowledged after the unsubscribing, so JetStream gives them to the node's
+        next run (after ``_HAND_BACK_DELAY``), not to this run's requests. A message the server sent
+        to an open request in the last instant, before the unsubscribing reached
+        it, is redelivered after ``ack_wait``, as after a crash.
+        """
         try:
-            await self.client.flush(timeout=2)
+            for consumer in self.consumers:
+                await self._unsubscribe(consumer)
+            for msg in self._held.values():
+                # Delayed: nats-server 2.9 mishandles several plain NAKs in a row
+                # from a closing node (the last message delivered came back twice,
+                # once counted as a first delivery, and another never came back).
+                await msg.nak(delay=_HAND_BACK_DELAY)
+            await synced(self.client, timeout=2)
         except nats_errors():
             pass  # unacknowledged: redelivered after ack_wait
+        finally:
+            self._held.clear()
+            self._retries.clear()
+
+    @staticmethod
+    async def _unsubscribe(consumer: _Consumer) -> None:
+        """Drop *consumer*'s pull subscription, and with it its open requests."""
+        pull, consumer.pull = consumer.pull, None
+        if pull is not None:
+            await pull.unsubscribe()
 
     # -- the channel -----------------------------------------------------------------
 

@@ -36,19 +36,14 @@ def redis_up(host: str = REDIS_HOST, port: int = REDIS_PORT) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-#: (transport, backend) pairs the behaviour suite runs on: redis-py is asyncio-only
-#: and nats-py are asyncio-only (test_redis_refuses_trio, test_nats_refuses_trio).
+#: (transport, backend) pairs the behaviour suite runs on: redis-py and nats-py are
+#: asyncio-only (test_redis_refuses_trio, test_nats_refuses_trio).
 CASES = [
     ("memory", "asyncio"),
     ("memory", "trio"),
     ("redis", "asyncio"),
+    ("nats", "asyncio"),
 ]
-# NATS passes this suite when run alone, but two of its tests failed intermittently
-# (an event not seen within 5 s) in about one full run in five, cause not found:
-# until it is, the NATS case runs only when asked for, and test_bridge_nats.py
-# covers the transport in every run.
-if os.environ.get("ASIGNAL_TEST_NATS_CONFORMANCE", "") not in ("", "0"):
-    CASES.append(("nats", "asyncio"))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -61,7 +56,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def transport(bridge_case: tuple[str, str]) -> str:
-    """The transport under test: ``memory`` or ``redis``."""
+    """The transport under test: ``memory``, ``redis`` or ``nats``."""
     return bridge_case[0]
 
 
