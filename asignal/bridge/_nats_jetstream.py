@@ -15,9 +15,10 @@ acknowledged, which JetStream counts as a delivery. When the channel closes, it
 withdraws its open pull requests (unsubscribing their inbox, confirmed by the server
 before the channel is closed), so events published afterwards wait for the node's
 next run, and negatively acknowledges every message still held, with a delay of a
-second, so that run gets it then. If the server lost the stream or the consumers (restarted without its
-store), they are created again from the start of the new stream, with back-off, and
-``on_reconnect(True, ...)`` says events may have been lost.
+second, so that run gets it then. If the server lost the stream or the consumers
+(restarted without its store), they are created again from the start of the new
+stream, with back-off, and ``on_reconnect(True, ...)`` says events may have been
+lost.
 """
 
 from __future__ import annotations
@@ -254,9 +255,10 @@ class JetStreamChannel(Channel):
         drops a request nobody listens to before delivering), and :func:`synced`
         returns once the server has done so. The held messages are negatively
         acknowledged after the unsubscribing, so JetStream gives them to the node's
-        next run (after ``_HAND_BACK_DELAY``), not to this run's requests. A message the server sent
-        to an open request in the last instant, before the unsubscribing reached
-        it, is redelivered after ``ack_wait``, as after a crash.
+        next run (after ``_HAND_BACK_DELAY``), not to this run's requests. A message
+        the server sent to an open request in the last instant, before the
+        unsubscribing reached it, is redelivered after ``ack_wait``, as after a
+        crash.
         """
         try:
             for consumer in self.consumers:
