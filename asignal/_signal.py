@@ -336,10 +336,10 @@ class Signal:
         named["signal"] = self
         named["sender"] = sender
         routing = connections.routing or connections.route()
-        plan = routing[0].get(id(sender), routing[1])
         if hooked and watch.active:
+            plan = routing[0].get(id(sender), routing[1])
             return watched_plan(self, plan, sender, method)
-        return plan
+        return routing[0].get(id(sender), routing[1])
 
     def _check_payload(self, named: dict[str, Any], method: str) -> None:
         message = _payload_mismatch(self, named, method)
