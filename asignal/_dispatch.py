@@ -61,7 +61,6 @@ __all__ = [
 logger = logging.getLogger("asignal")
 
 _MISSING: Any = object()
-_NOTHING = contextlib.nullcontext()
 
 Results = list[tuple[Callable[..., Any], Any]]
 
@@ -223,21 +222,25 @@ async def arun(
         if robust:  # the caller's cancellation is never swallowed (see run)
             await anyio.lowlevel.checkpoint_if_cancelled()
         return [(receiver, result)]
+    watcher = plan.watcher
+    if watcher is not None:
+        # The same send of the wrapped receivers (taking the paths above too),
+        # inside the instruments' send context.
+        return await watcher.arun(
+            functools.partial(
+                arun, signal, watcher.inner, kwargs, method, robust, timeout
+            )
+        )
     calls = plan.live()
     if not calls:
         return []
-    # Not a coroutine of its own: every frame between the receivers and the loop
-    # is crossed again at each of their suspensions.
-    watcher = plan.watcher
-    with _NOTHING if watcher is None else watcher.sending():
-        base = copy_context()
-        contexts: list[Context | None] = []
-        try:
-            delivery = Delivery(signal, plan, kwargs, method, robust, timeout)
-            results = await delivery.run(calls, base, contexts)
-        finally:
-            merge_contexts(base, contexts)
-        return results if watcher is None else watcher.receivers_of(results)
+    base = copy_context()
+    contexts: list[Context | None] = []
+    try:
+        delivery = Delivery(signal, plan, kwargs, method, robust, timeout)
+        return await delivery.run(calls, base, contexts)
+    finally:
+        merge_contexts(base, contexts)
 
 
 class Delivery:

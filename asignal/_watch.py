@@ -20,7 +20,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -195,7 +202,15 @@ class Watcher:
     """One watched send: the instruments and threshold that apply, and the plan it
     wraps (so a redelivery's ``Plan.only`` filters the receivers themselves)."""
 
-    __slots__ = ("instruments", "method", "plain", "sender", "signal", "threshold")
+    __slots__ = (
+        "inner",
+        "instruments",
+        "method",
+        "plain",
+        "sender",
+        "signal",
+        "threshold",
+    )
 
     def __init__(
         self,
@@ -212,21 +227,20 @@ class Watcher:
         self.instruments = instruments
         self.threshold = threshold
         self.plain = plain
+        #: The wrapped receivers as a plan of their own, unwatched: what the send
+        #: runs inside :meth:`run` or :meth:`arun` (and so takes every fast path).
+        self.inner = plain
 
     def plan(self) -> Plan:
         """The plan this watcher's send runs: each receiver behind a wrapper."""
         # A blocking send calls every sync receiver in the sending thread.
         blocking = not self.method.startswith("a")
-        return Plan(
-            tuple(
-                (
-                    self.deref(deref, INLINE if blocking and mode != ASYNC else mode),
-                    mode,
-                )
-                for deref, mode in self.plain.steps
-            ),
-            self,
+        steps = tuple(
+            (self.deref(deref, INLINE if blocking and mode != ASYNC else mode), mode)
+            for deref, mode in self.plain.steps
         )
+        self.inner = Plan(steps)
+        return Plan(steps, self)
 
     def rewatch(self, plain: Plan) -> Plan:
         """*plain* (a part of this send's plan) watched as this send is."""
@@ -240,21 +254,15 @@ class Watcher:
         ).plan()
 
     def run(self, run: Callable[[], Results]) -> Results:
-        """Run the blocking send *run* as :meth:`sending` and
-        :meth:`receivers_of` say."""
-        with self.sending():
-            return self.receivers_of(run())
+        """Run the blocking send *run* inside every instrument's send context;
+        its results with the receivers themselves, not their wrappers."""
+        with self._entered(self._send_contexts):
+            return _receivers_of(run())
 
-    def sending(self) -> AbstractContextManager[object]:
-        """Every instrument's send context, entered: run the send inside it."""
-        return self._entered(self._send_contexts)
-
-    @staticmethod
-    def receivers_of(results: Results) -> Results:
-        """*results* of the wrapped receivers, with the receivers themselves."""
-        return [
-            (cast("Any", wrapper).__wrapped__, result) for wrapper, result in results
-        ]
+    async def arun(self, run: Callable[[], Awaitable[Results]]) -> Results:
+        """:meth:`run` for an async send."""
+        with self._entered(self._send_contexts):
+            return _receivers_of(await run())
 
     def _send_contexts(self) -> Iterator[AbstractContextManager[object]]:
         count = len(self.plain.steps)
@@ -355,6 +363,10 @@ class Watcher:
 
 
 # -- seams for integrations (asignal.asgi, asignal.bridge) --------------------------
+
+
+def _receivers_of(results: Results) -> Results:
+    return [(cast("Any", wrapper).__wrapped__, result) for wrapper, result in results]
 
 
 @contextlib.contextmanager
