@@ -23,7 +23,6 @@ import time
 from collections.abc import (
     Awaitable,
     Callable,
-    Generator,
     Iterable,
     Iterator,
     Mapping,
@@ -274,16 +273,7 @@ class Watcher:
     ) -> AbstractContextManager[object]:
         """The instruments' *contexts*, entered; a shared no-op context without
         instruments (the slow-receiver clock alone stays cheap)."""
-        if not self.instruments:
-            return _NOTHING
-        stack = contextlib.ExitStack()
-        try:
-            for context in contexts():
-                stack.enter_context(context)
-        except BaseException:
-            stack.close()  # an instrument failed: leave those entered before it
-            raise
-        return stack
+        return _entered(contexts()) if self.instruments else _NOTHING
 
     def deref(self, deref: Callable[[], Any], mode: int) -> Callable[[], Any]:
         """*deref* giving the receiver behind its wrapper (None if it died)."""
@@ -369,31 +359,38 @@ def _receivers_of(results: Results) -> Results:
     return [(cast("Any", wrapper).__wrapped__, result) for wrapper, result in results]
 
 
-@contextlib.contextmanager
-def following(signal: Signal, reason: str) -> Generator[None]:
+def _entered(
+    contexts: Iterable[AbstractContextManager[object]],
+) -> AbstractContextManager[object]:
+    """*contexts* entered in order, as one context that leaves them in reverse; if
+    one fails to enter, those before it are left before the error propagates."""
+    stack = contextlib.ExitStack()
+    try:
+        for context in contexts:
+            stack.enter_context(context)
+    except BaseException:
+        stack.close()
+        raise
+    return stack
+
+
+def following(signal: Signal, reason: str) -> AbstractContextManager[object]:
     """Around a send that follows from work that has moved on: every instrument's
-    ``follow`` context; nothing while none is added."""
-    with contextlib.ExitStack() as stack:
-        for instrument in watch.instruments:
-            stack.enter_context(instrument.follow(signal, reason))
-        yield
+    ``follow`` context, entered."""
+    return _entered(i.follow(signal, reason) for i in watch.instruments)
 
 
-@contextlib.contextmanager
-def publishing(event: BridgeEvent, headers: dict[str, str]) -> Generator[None]:
+def publishing(
+    event: BridgeEvent, headers: dict[str, str]
+) -> AbstractContextManager[object]:
     """Around a bridge's publish of one event: every instrument's ``publish``
-    context (which may add to *headers*)."""
-    with contextlib.ExitStack() as stack:
-        for instrument in watch.instruments:
-            stack.enter_context(instrument.publish(event, headers))
-        yield
+    context (which may add to *headers*), entered."""
+    return _entered(i.publish(event, headers) for i in watch.instruments)
 
 
-@contextlib.contextmanager
-def processing(event: BridgeEvent, headers: Mapping[str, str]) -> Generator[None]:
+def processing(
+    event: BridgeEvent, headers: Mapping[str, str]
+) -> AbstractContextManager[object]:
     """Around the local run of an event from another node: every instrument's
-    ``process`` context."""
-    with contextlib.ExitStack() as stack:
-        for instrument in watch.instruments:
-            stack.enter_context(instrument.process(event, headers))
-        yield
+    ``process`` context, entered."""
+    return _entered(i.process(event, headers) for i in watch.instruments)

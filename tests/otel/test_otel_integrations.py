@@ -9,9 +9,7 @@ component is open.
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -21,7 +19,6 @@ from typing import Any, Literal
 import anyio
 import httpx
 import pytest
-import uvicorn
 from asgi_lifespan import LifespanManager
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
@@ -47,6 +44,7 @@ from asignal.asgi import (
 )
 from asignal.bridge import Bridge, Publication, current_event
 from asignal.signals import post_save
+from tests.asgi.test_uvicorn import serve
 from tests.bridge.conftest import (
     REDIS_DB,
     REDIS_HOST,
@@ -176,35 +174,6 @@ def check_background_trace(
     assert background.start_time >= request.end_time
 
 
-@contextmanager
-def serve(app: ASGIApp) -> Iterator[str]:
-    """Serve *app* with uvicorn (lifespan on) on a free 127.0.0.1 port; leaving
-    shuts it down, which drains the background sends."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning"))
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, daemon=True
-    )
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive():
-                pytest.fail("uvicorn exited during startup")
-            if time.monotonic() > deadline:  # pragma: no cover
-                pytest.fail("uvicorn did not start within 10 s")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
-        assert not thread.is_alive(), "uvicorn did not shut down within 15 s"
-
-
 @pytest.mark.parametrize("endpoint_kind", ["async", "sync"])
 def test_background_send_after_a_uvicorn_response_is_a_linked_trace(
     telemetry: Telemetry, endpoint_kind: str
@@ -237,8 +206,8 @@ def test_background_send_after_a_uvicorn_response_is_a_linked_trace(
     app = Starlette(routes=[Route("/orders", endpoint)])
     app.add_middleware(SignalMiddleware)
     order_placed.connect(on_order_placed, weak=False)
-    with serve(app) as url:
-        response = httpx.get(f"{url}/orders", timeout=10)
+    with serve(app) as host:
+        response = httpx.get(f"http://{host}/orders", timeout=10)
         assert response.text == "ok"
         assert delivered.wait(10), "the background send was not delivered"
     # uvicorn's shutdown drained the owner: every span has ended.
