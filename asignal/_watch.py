@@ -193,6 +193,11 @@ def watched_plan(signal: Signal, plan: Plan, sender: object, method: str) -> Pla
         threshold = watch.slow_threshold
     instruments = watch.instruments
     if not instruments and threshold is None:
+        if not watch.slow_signals:
+            # The signals that had a threshold of their own have died since: stop
+            # sends from taking this path.
+            with hooks.lock:
+                refresh_flags()
         return plan
     return Watcher(signal, sender, method, instruments, threshold, plan).plan()
 

@@ -260,3 +260,21 @@ def test_many_transient_senders_leave_no_per_sender_state() -> None:
     routing = signal._connections.routing
     assert routing is not None
     assert routing[0] == {}
+
+
+def test_watching_stops_when_the_last_signal_with_a_threshold_dies() -> None:
+    """A signal with a slow-receiver threshold of its own makes sends take the
+    watched path; once it is gone, sends go back to the path that costs nothing."""
+    import asignal._state as state
+
+    def receiver(sender: object, **kwargs: object) -> None:
+        pass
+
+    other = Signal()
+    other.connect(receiver)
+    watched = Signal(slow_threshold=1.0)
+    assert state.hooks.active
+    del watched
+    gc.collect()
+    other.send(None)  # notices it
+    assert not state.hooks.active
