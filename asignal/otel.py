@@ -126,7 +126,8 @@ def _outcome(exc: BaseException | None) -> str:
 
 
 def _is_cancellation(exc: BaseException) -> bool:
-    if isinstance(exc, asyncio.CancelledError):
+    # GeneratorExit: a receiver's coroutine closed before it finished.
+    if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
         return True
     trio = sys.modules.get("trio")
     return trio is not None and isinstance(exc, trio.Cancelled)
