@@ -272,3 +272,23 @@ async def test_muted_send_makes_no_span(telemetry: Telemetry) -> None:
     with mute(signal):
         await signal.asend(None)
     assert telemetry.spans() == []
+
+
+def test_instrument_with_other_providers_replaces_the_first(
+    telemetry: Telemetry,
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+        InMemorySpanExporter,
+    )
+
+    signal = Signal(name="r")
+    signal.connect(lambda sender, **kwargs: None, weak=False)
+    other = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(other))
+    asignal.otel.instrument(tracer_provider=provider)
+    signal.send(None)
+    assert [s.name for s in other.get_finished_spans()].count("send r") == 1
+    assert telemetry.spans() == []  # the first providers no longer see sends
