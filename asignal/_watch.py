@@ -2,12 +2,11 @@
 
 Nothing here runs while nothing watches: a send reads one flag (``hooks.active``, in
 ``Signal.prepare``, shared with ``asignal.testing``'s hooks) and takes its usual
-path. While something watches, ``prepare``
-hands the send :func:`watched_plan`: the same receivers, each behind a wrapper that
-runs every instrument's receiver context around the call and times it. The send
-itself runs through :meth:`Watcher.run` (or :meth:`Watcher.arun`), inside every
-instrument's send context, and the results it returns hold the receivers
-themselves, never their wrappers.
+path. While something watches, ``prepare`` hands the send :func:`watched_plan`: the
+same receivers, each behind a wrapper that runs every instrument's receiver context
+around the call and times it. The send itself runs through :meth:`Watcher.run` (or
+:meth:`Watcher.arun`), inside every instrument's send context, and the results it
+returns hold the receivers themselves, never their wrappers.
 
 Every context manager an instrument gives is entered and exited in the context
 (thread, task, ``contextvars.Context``) of what it is about, so an instrument may
@@ -20,13 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import (
-    Awaitable,
-    Callable,
-    Iterable,
-    Iterator,
-    Mapping,
-)
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast

@@ -187,7 +187,7 @@ NOTES = {
     "S1": "One send's fixed cost: every send method goes through one prelude"
     " (`Signal.prepare`: the sender, reserved names, `providing_args`, the testing"
     " hooks, the plan) and one call loop (`call_each`), a function call each; the"
-    " core before issue 11 inlined both into `send()` and was about x1.5 faster"
+    " core before issue 11 inlined both into `send()` and was x1.5 to x1.6 faster"
     " at one receiver without payload (see the table against the baseline), at"
     " the price of the copies issue 11 removed. Would get there: inline them"
     " again; not taken. Per receiver: see S3.",
