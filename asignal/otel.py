@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Observation
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from asignal import __version__
@@ -194,19 +194,22 @@ class _OpenTelemetry:
         self,
         name: str,
         kind: SpanKind,
-        attributes: dict[str, Any],
+        labels: dict[str, Any],
+        details: dict[str, Any] | None = None,
         *,
+        measure: tuple[Counter, Histogram | None] | None = None,
         parent: otel_context.Context | None = None,
         links: list[Link] | None = None,
-        record: Callable[[str, float], None] | None = None,
     ) -> Generator[trace.Span]:
-        """A span, current until it ends; its outcome set from the exception that
-        ends it (recorded, status ERROR, unless a cancellation), then passed on."""
+        """A span with attributes *labels* and *details*, current until it ends; its
+        outcome set from the exception that ends it (recorded, status ERROR, unless
+        a cancellation), then passed on. *measure* counts it (and times it) under
+        *labels* and the outcome."""
         span = self.tracer.start_span(
             name,
             context=parent,
             kind=kind,
-            attributes=attributes,
+            attributes={**labels, **details} if details else labels,
             links=links,
             record_exception=False,
             set_status_on_exception=False,
@@ -228,29 +231,26 @@ class _OpenTelemetry:
             span.set_attribute("asignal.outcome", outcome)
             otel_context.detach(token)
             span.end()
-            if record is not None:
-                record(outcome, time.perf_counter() - start)
+            if measure is not None:
+                counter, histogram = measure
+                measured = {**labels, "asignal.outcome": outcome}
+                counter.add(1, measured)
+                if histogram is not None:
+                    histogram.record(time.perf_counter() - start, measured)
 
     def send(
         self, signal: Signal, sender: object, method: str, receivers: int
     ) -> contextlib.AbstractContextManager[object]:
         name = _signal_name(signal)
-        labels = {"asignal.signal": name, "asignal.method": method}
-
-        def record(outcome: str, seconds: float) -> None:
-            measured = {**labels, "asignal.outcome": outcome}
-            self.sends.add(1, measured)
-            self.send_duration.record(seconds, measured)
-
         return self._span(
             f"{method} {name}",
             SpanKind.INTERNAL,
+            {"asignal.signal": name, "asignal.method": method},
             {
-                **labels,
                 "asignal.sender": describe_sender(sender) or "None",
                 "asignal.receivers": receivers,
             },
-            record=record,
+            measure=(self.sends, self.send_duration),
         )
 
     def receiver(
@@ -262,22 +262,16 @@ class _OpenTelemetry:
         mode: str,
     ) -> contextlib.AbstractContextManager[object]:
         receiver_name = describe_callable(receiver)
-        labels = {
-            "asignal.signal": _signal_name(signal),
-            "asignal.receiver": receiver_name,
-            "asignal.receiver.mode": mode,
-        }
-
-        def record(outcome: str, seconds: float) -> None:
-            measured = {**labels, "asignal.outcome": outcome}
-            self.receiver_calls.add(1, measured)
-            self.receiver_duration.record(seconds, measured)
-
         return self._span(
             receiver_name,
             SpanKind.INTERNAL,
-            {**labels, "asignal.method": method, "code.function.name": receiver_name},
-            record=record,
+            {
+                "asignal.signal": _signal_name(signal),
+                "asignal.receiver": receiver_name,
+                "asignal.receiver.mode": mode,
+            },
+            {"asignal.method": method, "code.function.name": receiver_name},
+            measure=(self.receiver_calls, self.receiver_duration),
         )
 
     def follow(
@@ -314,37 +308,27 @@ class _OpenTelemetry:
         parent: otel_context.Context | None,
     ) -> Generator[None]:
         # OpenTelemetry's messaging conventions, with the signal as destination.
-        labels = {
-            "messaging.system": event.system,
-            "messaging.destination.name": event.signal,
-            "messaging.operation.type": "send" if operation == "publish" else operation,
-        }
-
-        def record(outcome: str, seconds: float) -> None:
-            self.bridge_events.add(
-                1,
-                {
-                    **labels,
-                    "messaging.operation.name": operation,
-                    "asignal.outcome": outcome,
-                },
-            )
-
-        attributes: dict[str, Any] = {
-            **labels,
-            "messaging.operation.name": operation,
+        details: dict[str, Any] = {
             "messaging.message.id": event.id,
             "asignal.bridge.node": event.node,
             "asignal.bridge.origin": event.origin,
         }
         if operation == "process":
-            attributes["messaging.message.delivery_count"] = event.deliveries
+            details["messaging.message.delivery_count"] = event.deliveries
         with self._span(
             f"{operation} {event.signal}",
             kind,
-            attributes,
+            {
+                "messaging.system": event.system,
+                "messaging.destination.name": event.signal,
+                "messaging.operation.type": (
+                    "send" if operation == "publish" else operation
+                ),
+                "messaging.operation.name": operation,
+            },
+            details,
+            measure=(self.bridge_events, None),
             parent=parent,
-            record=record,
         ):
             if carrier is not None:
                 propagate.inject(carrier)

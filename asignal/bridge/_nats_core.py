@@ -11,7 +11,13 @@ from typing import Any
 import anyio
 
 from ._nats import nats_errors, synced
-from ._transport import Channel, Message, TransportError, TransportOptions
+from ._transport import (
+    Channel,
+    Message,
+    TransportError,
+    TransportOptions,
+    receive_batch,
+)
 
 __all__ = ["CoreChannel"]
 
@@ -78,15 +84,7 @@ class CoreChannel(Channel):
         return ""
 
     async def fetch(self, max_messages: int) -> list[Message]:
-        found: list[Message] = []
-        with anyio.move_on_after(_FETCH_WAIT):
-            found.append(await self.received.receive())
-        while found and len(found) < max_messages:
-            try:
-                found.append(self.received.receive_nowait())
-            except anyio.WouldBlock:
-                break
-        return found
+        return await receive_batch(self.received, max_messages, _FETCH_WAIT)
 
     async def ack(self, message: Message) -> None:
         pass

@@ -16,6 +16,7 @@ from ._transport import (
     OnReconnect,
     TransportError,
     TransportOptions,
+    receive_batch,
 )
 
 __all__ = ["BLOCK_MS", "MAX_BACKOFF", "PubSubChannel", "RedisChannel", "redis_errors"]
@@ -174,15 +175,7 @@ class PubSubChannel(RedisChannel):
         return ""
 
     async def fetch(self, max_messages: int) -> list[Message]:
-        found: list[Message] = []
-        with anyio.move_on_after(BLOCK_MS / 1000):
-            found.append(await self.received.receive())
-        while found and len(found) < max_messages:
-            try:
-                found.append(self.received.receive_nowait())
-            except anyio.WouldBlock:
-                break
-        return found
+        return await receive_batch(self.received, max_messages, BLOCK_MS / 1000)
 
     async def ack(self, message: Message) -> None:
         pass

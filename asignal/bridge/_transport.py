@@ -26,6 +26,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream
+
 __all__ = [
     "Channel",
     "Delivery",
@@ -35,6 +38,7 @@ __all__ = [
     "TransportError",
     "TransportOptions",
     "open_transport",
+    "receive_batch",
     "redact_url",
 ]
 
@@ -217,3 +221,20 @@ def open_transport(url: str) -> Transport:
         "(pip install 'asignal[redis]'), nats:// (pip install 'asignal[nats]') or "
         "memory://NAME."
     )
+
+
+async def receive_batch(
+    received: MemoryObjectReceiveStream[Message], max_messages: int, wait: float
+) -> list[Message]:
+    """Up to *max_messages* of the messages a subscription's callback put in
+    *received*: the first waited for at most *wait* seconds (none: an empty list),
+    the rest only those already there."""
+    found: list[Message] = []
+    with anyio.move_on_after(wait):
+        found.append(await received.receive())
+    while found and len(found) < max_messages:
+        try:
+            found.append(received.receive_nowait())
+        except anyio.WouldBlock:
+            break
+    return found
